@@ -1,0 +1,153 @@
+"""Loads CIFAR-10 from a local copy in the official python layout, the official tar.gz, or Keras.
+
+Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009. The batch files are
+pickles; they are read with an allow-list unpickler, so a tampered file cannot run code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+META = "batches.meta"
+CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
+               "dog", "frog", "horse", "ship", "truck")
+TARBALL = "cifar-10-python.tar.gz"
+HOW_TO_POINT = (f"pass --data-dir (or set CIFAR10_DIR) to a folder with {', '.join(TRAIN_BATCHES[:1])}"
+                f"..{TEST_BATCH} in the official python layout, or to {TARBALL}")
+
+
+class DataError(ValueError):
+    """The data could not be found or read; the message says what to do."""
+
+
+@dataclass
+class Cifar10:
+    x_train: np.ndarray  # (N, 32, 32, 3) uint8
+    y_train: np.ndarray  # (N,) int64
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+    class_names: tuple[str, ...] = CLASS_NAMES
+
+
+# Everything a CIFAR-10 batch pickle may name: numpy arrays and dtypes, and _codecs.encode, which
+# is how pickle protocol 2 spells a bytes object. Nothing else (no os.system, no eval).
+_ALLOWED = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+    ("_codecs", "encode"): __import__("_codecs").encode,
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}") from None
+
+
+def unpickle_batch(raw: bytes, name: str) -> dict:
+    """Unpickle one batch file's bytes with the allow-list; raise DataError if it is not one."""
+    try:
+        batch = _SafeUnpickler(io.BytesIO(raw), encoding="bytes").load()
+    except pickle.UnpicklingError as error:
+        raise DataError(f"{name} is not a CIFAR-10 batch ({error}); not loading it") from None
+    except Exception as error:  # truncated or garbled files raise many kinds of errors
+        raise DataError(f"{name} is corrupt ({type(error).__name__}: {error})") from None
+    if not isinstance(batch, dict):
+        raise DataError(f"{name} is not a CIFAR-10 batch (holds a {type(batch).__name__})")
+    return batch
+
+
+def _images_and_labels(batch: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
+    data, labels = batch.get(b"data"), batch.get(b"labels")
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 or labels is None:
+        raise DataError(f"{name} is not a CIFAR-10 batch (no (N, 3072) 'data' array and 'labels')")
+    if len(labels) != len(data):
+        raise DataError(f"{name} is corrupt: {len(data)} images but {len(labels)} labels")
+    # Rows hold 1024 R, 1024 G, 1024 B values: to (N, 32, 32, 3), channels last.
+    images = data.astype(np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), np.asarray(labels, dtype=np.int64)
+
+
+def _read_batches(read, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    parts = [_images_and_labels(unpickle_batch(read(n), n), n) for n in names]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _load(read, source: str) -> Cifar10:
+    x_train, y_train = _read_batches(read, TRAIN_BATCHES)
+    x_test, y_test = _read_batches(read, (TEST_BATCH,))
+    return Cifar10(x_train, y_train, x_test, y_test, source)
+
+
+def _load_folder(folder: Path) -> Cifar10:
+    if (folder / "cifar-10-batches-py").is_dir():
+        folder = folder / "cifar-10-batches-py"
+    elif not (folder / TEST_BATCH).exists() and (folder / TARBALL).exists():
+        return _load_tarball(folder / TARBALL)
+    missing = [n for n in (*TRAIN_BATCHES, TEST_BATCH) if not (folder / n).is_file()]
+    if missing:
+        raise DataError(f"{folder} lacks {', '.join(missing)}; {HOW_TO_POINT}")
+    return _load(lambda name: (folder / name).read_bytes(), str(folder))
+
+
+def _load_tarball(path: Path) -> Cifar10:
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+            missing = [n for n in (*TRAIN_BATCHES, TEST_BATCH) if n not in members]
+            if missing:
+                raise DataError(f"{path} lacks {', '.join(missing)}; {HOW_TO_POINT}")
+            return _load(lambda name: tar.extractfile(members[name]).read(), str(path))
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise DataError(f"{path} is not a readable tar.gz ({error})") from None
+
+
+def _load_keras() -> Cifar10:
+    import keras
+
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"could not download CIFAR-10 ({reason}); {HOW_TO_POINT}") from None
+    return Cifar10(x_train, y_train.ravel().astype(np.int64), x_test,
+                   y_test.ravel().astype(np.int64), "keras.datasets.cifar10")
+
+
+def resolve_source(data_dir: str | None) -> str | None:
+    """The local copy to read: --data-dir, else $CIFAR10_DIR, else None (Keras' download)."""
+    return data_dir or os.environ.get("CIFAR10_DIR") or None
+
+
+def load_cifar10(data_dir: str | None = None) -> Cifar10:
+    """Load CIFAR-10 from data_dir (folder or tar.gz), else $CIFAR10_DIR, else Keras' download."""
+    source = resolve_source(data_dir)
+    if source is None:
+        return _load_keras()
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return _load_folder(path)
+    if path.is_file():
+        return _load_tarball(path)
+    raise DataError(f"{path} does not exist; {HOW_TO_POINT}")
+
+
+def split_validation(x: np.ndarray, y: np.ndarray, val_size: int):
+    """The last val_size training images are the validation set: deterministic, no shuffling."""
+    if not 0 < val_size < len(x):
+        raise DataError(f"--val-size must be between 1 and {len(x) - 1}, not {val_size}")
+    return (x[:-val_size], y[:-val_size]), (x[-val_size:], y[-val_size:])

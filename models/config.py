@@ -1,0 +1,62 @@
+"""One dataclass holds a run's whole configuration; train.py writes it to the run's config.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+
+@dataclasses.dataclass
+class Config:
+    preset: str = "report"
+    # The network (models.build_model).
+    batchnorm: str = "output"
+    conv_dropout: float = 0.5
+    fc_dropout: float = 0.5
+    # Optimization. The defaults are the report's: Adam 1e-3, batch 100, decay on a patience of 5.
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    schedule: str = "plateau"
+    patience: int = 5
+    decay_factor: float = 0.1
+    warmup_epochs: int = 0
+    batch_size: int = 100
+    epochs: int = 60
+    early_stop: int = 0
+    # Data.
+    augment: bool = True
+    translate: int = 4
+    flip: bool = True
+    val_size: int = 5000
+    limit: int | None = None
+    data_dir: str | None = None
+    seed: int = 0
+    # Speed and scale.
+    precision: str = "auto"
+    xla: bool = False
+    strategy: str = "auto"
+
+    def save(self, path: Path, runtime: dict[str, Any]) -> None:
+        """Write the settings, plus what was resolved at run time (data source, versions...)."""
+        path.write_text(json.dumps({**dataclasses.asdict(self), "runtime": runtime}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Config:
+        saved = json.loads(Path(path).read_text())
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in names})
+
+
+# Named recipes. "report" is the report's settings; "tuned" keeps the same network and parameter
+# count and changes only the recipe: AdamW with decoupled weight decay, warm-up then cosine decay,
+# label smoothing, more epochs.
+PRESETS: dict[str, dict[str, Any]] = {
+    "report": {},
+    "tuned": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05,
+              "label_smoothing": 0.1, "schedule": "cosine", "warmup_epochs": 3, "epochs": 100},
+}

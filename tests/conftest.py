@@ -1,0 +1,90 @@
+"""Shared fixtures: a tiny CIFAR-10 copy in the official python layout, and a tiny trained run."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data" / "cifar-10-jpeg"
+TRAIN_PER_BATCH = 60
+TEST_IMAGES = 100
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def make_images(n: int, seed: int) -> tuple[np.ndarray, list[int]]:
+    """Noise images whose colour depends on the class, so a network can learn something quickly."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    base = np.stack([(labels * 25) % 256, (labels * 71) % 256, (labels * 131) % 256], -1)
+    images = np.clip(base[:, None, None, :] + rng.normal(0, 40, (n, 32, 32, 3)), 0, 255).astype(np.uint8)
+    return images, labels.tolist()
+
+
+def write_batch(path: Path, images: np.ndarray, labels: list[int], label: bytes) -> None:
+    """One batch file as the official ones are: rows of 1024 R, 1024 G, 1024 B; protocol 2."""
+    rows = images.transpose(0, 3, 1, 2).reshape(len(images), 3072)
+    batch = {b"batch_label": label, b"labels": labels, b"data": rows,
+             b"filenames": [f"img_{i}.png".encode() for i in range(len(images))]}
+    path.write_bytes(pickle.dumps(batch, protocol=2))
+
+
+def write_cifar(folder: Path, train_per_batch: int = TRAIN_PER_BATCH, test_images: int = TEST_IMAGES) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 6):
+        images, labels = make_images(train_per_batch, seed=i)
+        write_batch(folder / f"data_batch_{i}", images, labels, f"training batch {i} of 5".encode())
+    images, labels = make_images(test_images, seed=99)
+    write_batch(folder / "test_batch", images, labels, b"testing batch 1 of 1")
+    meta = {b"label_names": [n.encode() for n in ("airplane", "automobile", "bird", "cat", "deer", "dog",
+                                                    "frog", "horse", "ship", "truck")]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_cifar(tmp_path_factory) -> Path:
+    """A folder in the official layout: 5 x 60 training images, 100 test images."""
+    return write_cifar(tmp_path_factory.mktemp("cifar") / "cifar-10-batches-py")
+
+
+@pytest.fixture(scope="session")
+def tiny_tarball(tiny_cifar, tmp_path_factory) -> Path:
+    """The same data as the official cifar-10-python.tar.gz (folder cifar-10-batches-py inside)."""
+    path = tmp_path_factory.mktemp("tar") / "cifar-10-python.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(tiny_cifar, arcname="cifar-10-batches-py")
+    return path
+
+
+def run_script(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run one of the project's scripts the way a user does, from the project root."""
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_cifar, tmp_path_factory) -> Path:
+    """A run folder made by train.py: 2 epochs on the tiny data, fp32, written like any real run."""
+    out = tmp_path_factory.mktemp("runs")
+    result = run_script("train.py", "--data-dir", str(tiny_cifar), "--epochs", "2", "--val-size", "50",
+                        "--batch-size", "50", "--precision", "fp32", "--run", "tiny", "--out", str(out),
+                        "--verbose", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / "tiny"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real CIFAR-10 copy beside the checkout; tests that need it skip where it is absent."""
+    if not (SHARED_DATA / "test_batch").exists():
+        pytest.skip(f"no CIFAR-10 copy at {SHARED_DATA}")
+    return SHARED_DATA
