@@ -23,6 +23,7 @@ import io
 import json
 import platform
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -139,12 +140,32 @@ def make_strategy(name: str, cpu_devices: int):
         name = "multiworker" if "TF_CONFIG" in os.environ else (
             "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "none")
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _reduce_each(tf.distribute.MultiWorkerMirroredStrategy())
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
         return tf.distribute.MirroredStrategy(devices=devices)
     return None
+
+
+def _reduce_each(strategy):
+    """Work around keras-team/keras#20585: Keras 3's fit() under MultiWorkerMirroredStrategy hands
+    strategy.reduce a whole (images, labels) batch, and asks for axis=0 on scalar metrics; the
+    strategy takes neither. Reduce tensor by tensor, scalars across replicas only. The fix stays on
+    this one strategy object; nothing global is patched."""
+    import tensorflow as tf
+
+    reduce_one = strategy.reduce
+
+    def rank(value) -> int:
+        local = value.values[0] if isinstance(value, tf.distribute.DistributedValues) else value
+        return tf.convert_to_tensor(local).shape.rank
+
+    def reduce_each(op, value, axis=None):
+        return tf.nest.map_structure(lambda v: reduce_one(op, v, axis if rank(v) else None), value)
+
+    strategy.reduce = reduce_each
+    return strategy
 
 
 def is_chief(strategy) -> bool:
@@ -312,6 +333,8 @@ def prepare_run(args: argparse.Namespace) -> tuple[Path, Config, dict]:
                             f"--data-dir may change (got --{', --'.join(sorted(changed)).replace('_', '-')})")
         config.epochs = getattr(args, "epochs", config.epochs)
         config.data_dir = getattr(args, "data_dir", config.data_dir)
+        runtime = json.loads((run / "config.json").read_text()).get("runtime", {})
+        atomic_save(run / "config.json", lambda tmp: config.save(Path(tmp), runtime))
         return run, config, read_checkpoint_state(checkpoint)
     if checkpoint.exists() or (run / "history.csv").exists():
         raise UserError(f"{run} already holds a run: pass --resume to continue it, or another --run")
@@ -343,7 +366,7 @@ def train(args: argparse.Namespace) -> Path:
     strategy = make_strategy(config.strategy, getattr(args, "cpu_devices", 1))
     chief = is_chief(strategy)
     if not chief:  # other workers of a multi-worker run write into a scratch folder
-        run = Path(args.out) / f".worker-{os.getpid()}" / run.name
+        run = Path(tempfile.mkdtemp(prefix="cifar10-worker-")) / run.name
     keras.utils.set_random_seed(config.seed + state["epoch"])
     precision = resolve_precision(config.precision)
     keras.mixed_precision.set_global_policy(PRECISION_POLICIES[precision])

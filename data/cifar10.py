@@ -50,19 +50,23 @@ _ALLOWED = {
 }
 
 
+class _Forbidden(pickle.UnpicklingError):
+    """The pickle names something outside the allow-list."""
+
+
 class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}") from None
+            raise _Forbidden(f"refusing to load {module}.{name}") from None
 
 
 def unpickle_batch(raw: bytes, name: str) -> dict:
     """Unpickle one batch file's bytes with the allow-list; raise DataError if it is not one."""
     try:
         batch = _SafeUnpickler(io.BytesIO(raw), encoding="bytes").load()
-    except pickle.UnpicklingError as error:
+    except _Forbidden as error:
         raise DataError(f"{name} is not a CIFAR-10 batch ({error}); not loading it") from None
     except Exception as error:  # truncated or garbled files raise many kinds of errors
         raise DataError(f"{name} is corrupt ({type(error).__name__}: {error})") from None

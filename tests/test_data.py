@@ -1,0 +1,151 @@
+"""Loading CIFAR-10 (folder, tar.gz, environment, Keras), the safe unpickler and the input pipeline."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+
+import keras
+import numpy as np
+import pytest
+from conftest import make_images, run_script, write_batch
+
+from data import DataError, load_cifar10, make_dataset, split_validation
+from data.cifar10 import CLASS_NAMES
+
+
+def test_folder_gives_channels_last_uint8_images(tiny_cifar):
+    data = load_cifar10(str(tiny_cifar))
+    assert data.x_train.shape == (300, 32, 32, 3) and data.x_train.dtype == np.uint8
+    assert data.x_test.shape == (100, 32, 32, 3) and data.y_test.dtype == np.int64
+    images, labels = make_images(60, seed=1)  # data_batch_1, written from these
+    np.testing.assert_array_equal(data.x_train[:60], images)
+    assert data.y_train[:60].tolist() == labels
+    assert data.class_names == CLASS_NAMES and data.source == str(tiny_cifar)
+
+
+def test_rows_are_red_then_green_then_blue_planes(tmp_path, tiny_cifar):
+    shutil.copytree(tiny_cifar, tmp_path / "c")
+    image = np.zeros((1, 32, 32, 3), np.uint8)
+    image[0, 0, 1] = (10, 20, 30)
+    write_batch(tmp_path / "c" / "test_batch", image, [7], b"testing batch 1 of 1")
+    raw = pickle.loads((tmp_path / "c" / "test_batch").read_bytes(), encoding="bytes")[b"data"][0]
+    assert (raw[1], raw[1024 + 1], raw[2048 + 1]) == (10, 20, 30)
+    assert load_cifar10(str(tmp_path / "c")).x_test[0, 0, 1].tolist() == [10, 20, 30]
+
+
+def test_tarball_and_parent_folder_load_the_same(tiny_cifar, tiny_tarball):
+    folder = load_cifar10(str(tiny_cifar))
+    for source in (tiny_tarball, tiny_tarball.parent, tiny_cifar.parent):
+        data = load_cifar10(str(source))
+        np.testing.assert_array_equal(data.x_train, folder.x_train)
+        np.testing.assert_array_equal(data.y_test, folder.y_test)
+
+
+def test_environment_variable_is_used_without_data_dir(tiny_cifar, monkeypatch):
+    monkeypatch.setenv("CIFAR10_DIR", str(tiny_cifar))
+    assert load_cifar10().source == str(tiny_cifar)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_a_malicious_pickle_is_refused_without_running_code(tmp_path, tiny_cifar):
+    shutil.copytree(tiny_cifar, tmp_path / "c")
+    (tmp_path / "c" / "data_batch_3").write_bytes(pickle.dumps({b"data": _RunsCode()}, protocol=2))
+    os.chdir(tmp_path)
+    with pytest.raises(DataError, match=r"data_batch_3 is not a CIFAR-10 batch \(refusing to load posix.system\)"):
+        load_cifar10(str(tmp_path / "c"))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_missing_and_corrupt_batches_are_named(tmp_path, tiny_cifar):
+    shutil.copytree(tiny_cifar, tmp_path / "c")
+    (tmp_path / "c" / "data_batch_2").unlink()
+    with pytest.raises(DataError, match="lacks data_batch_2; pass --data-dir"):
+        load_cifar10(str(tmp_path / "c"))
+    shutil.copy(tiny_cifar / "data_batch_1", tmp_path / "c" / "data_batch_2")
+    (tmp_path / "c" / "test_batch").write_bytes((tiny_cifar / "test_batch").read_bytes()[:5000])
+    with pytest.raises(DataError, match="test_batch is corrupt"):
+        load_cifar10(str(tmp_path / "c"))
+    with pytest.raises(DataError, match="does not exist"):
+        load_cifar10(str(tmp_path / "nowhere"))
+
+
+def test_offline_without_a_local_copy_is_one_line(monkeypatch):
+    def offline():
+        raise Exception("URL fetch failure on https://example/cifar-10-python.tar.gz: None -- [Errno -3]\nmore")
+
+    monkeypatch.delenv("CIFAR10_DIR", raising=False)
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    with pytest.raises(DataError) as error:
+        load_cifar10()
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("could not download CIFAR-10 (URL fetch failure")
+    assert "--data-dir (or set CIFAR10_DIR)" in message
+
+
+def test_bad_data_dir_on_the_command_line_is_one_line_exit_2(tmp_path):
+    result = run_script("train.py", "--data-dir", str(tmp_path / "missing"), "--run", "x", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in result.stderr
+    assert f"{tmp_path / 'missing'} does not exist" in result.stderr
+
+
+def test_validation_split_is_the_last_images():
+    x, y = np.arange(100).reshape(100, 1), np.arange(100)
+    (x_train, y_train), (x_val, y_val) = split_validation(x, y, 10)
+    assert y_train.tolist() == list(range(90)) and y_val.tolist() == list(range(90, 100))
+    with pytest.raises(DataError, match="--val-size must be between 1 and 99"):
+        split_validation(x, y, 100)
+
+
+def test_evaluation_batches_are_the_images_in_order():
+    images, labels = make_images(25, seed=3)
+    batches = list(make_dataset(images, np.array(labels), batch_size=10))
+    assert [len(b[1]) for b in batches] == [10, 10, 5]
+    assert batches[0][0].dtype == "float32"
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), images.astype("float32"))
+
+
+def test_augmentation_translates_and_flips_each_image():
+    images, labels = make_images(64, seed=4)
+    batches = list(make_dataset(images, np.array(labels), batch_size=32, training=True, seed=1))
+    assert [len(b[1]) for b in batches] == [32, 32]
+    out, out_labels = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+    changed = 0
+    for augmented, label in zip(out, out_labels, strict=True):
+        candidates = [i for i, lab in enumerate(labels) if lab == label]
+        assert any(is_shift_or_flip(images[i], augmented, 4) for i in candidates)
+        changed += not any(np.array_equal(images[i], augmented) for i in candidates)
+    assert changed > 32  # most images moved
+
+
+def is_shift_or_flip(image: np.ndarray, augmented: np.ndarray, max_shift: int) -> bool:
+    padded = np.pad(image, ((max_shift, max_shift), (max_shift, max_shift), (0, 0))).astype("float32")
+    for flip in (False, True):
+        source = padded[:, ::-1] if flip else padded
+        for dy in range(2 * max_shift + 1):
+            for dx in range(2 * max_shift + 1):
+                if np.array_equal(source[dy:dy + 32, dx:dx + 32], augmented):
+                    return True
+    return False
+
+
+def test_augmentation_is_deterministic_for_a_seed():
+    images, labels = make_images(40, seed=5)
+    first = [b[0] for b in make_dataset(images, np.array(labels), batch_size=20, training=True, seed=7)]
+    again = [b[0] for b in make_dataset(images, np.array(labels), batch_size=20, training=True, seed=7)]
+    np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
+
+
+def test_no_augment_only_shuffles():
+    images, labels = make_images(40, seed=6)
+    batches = list(make_dataset(images, np.array(labels), batch_size=20, training=True, augment=False))
+    out = np.concatenate([b[0] for b in batches])
+    assert sorted(map(bytes, out.astype(np.uint8))) == sorted(map(bytes, images))
