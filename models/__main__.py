@@ -1,0 +1,30 @@
+"""Print the report's Task IV parameter table and write it as Markdown: `python -m models`.
+
+    python -m models                        # the report's network; parameters.md in the current folder
+    python -m models --batchnorm all --out logs/tables
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from models.cli import main_with_errors
+from models.network import BATCHNORM_CHOICES, build_model
+from models.summary import summary_text, write_summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m models", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batchnorm", choices=BATCHNORM_CHOICES, default="output",
+                   help="batch-norm placement of the network to describe (default: output, the report's)")
+    p.add_argument("--out", default=".", help="folder for parameters.md (default: the current folder)")
+    args = p.parse_args(argv)
+    model = build_model(args.batchnorm)
+    print(summary_text(model), end="")
+    print(f"wrote {write_summary(model, Path(args.out))}")
+
+
+if __name__ == "__main__":
+    main_with_errors(main)
