@@ -17,10 +17,9 @@ last digit on every run. The validation split is training's (the run's --val-siz
 
 from __future__ import annotations
 
-import os
+import models  # noqa: F401 - first, so that TensorFlow starts quietly
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its C++ start-up notices
-
+# isort: split
 import argparse
 import contextlib
 import hashlib

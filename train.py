@@ -11,16 +11,16 @@ for --resume). Every file is written atomically, so a killed run loses at most t
 
 from __future__ import annotations
 
-import os
+import models  # noqa: F401 - first, so that TensorFlow starts quietly
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: hide its C++ start-up notices
-
+# isort: split
 import argparse
 import contextlib
 import csv
 import dataclasses
 import io
 import json
+import os
 import platform
 import sys
 import tempfile

@@ -99,7 +99,7 @@ def test_bad_data_dir_on_the_command_line_is_one_line_exit_2(tmp_path):
 
 def test_validation_split_is_the_last_images():
     x, y = np.arange(100).reshape(100, 1), np.arange(100)
-    (x_train, y_train), (x_val, y_val) = split_validation(x, y, 10)
+    (_, y_train), (_, y_val) = split_validation(x, y, 10)
     assert y_train.tolist() == list(range(90)) and y_val.tolist() == list(range(90, 100))
     with pytest.raises(DataError, match="--val-size must be between 1 and 99"):
         split_validation(x, y, 100)

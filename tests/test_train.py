@@ -73,22 +73,24 @@ def test_a_killed_run_resumes_where_it_stopped(tiny_cifar, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"epochs {done + 1}..{done + 2}" in result.stdout
     assert [int(r["epoch"]) for r in history(run)] == list(range(1, done + 3))
-    with zipfile.ZipFile(run / "checkpoint.keras") as archive, archive.open("model.weights.h5") as weights:
-        with h5py.File(weights) as f:
-            steps = int(np.asarray(f["optimizer/vars/0"]))
+    with (zipfile.ZipFile(run / "checkpoint.keras") as archive, archive.open("model.weights.h5") as weights,
+          h5py.File(weights) as f):
+        steps = int(np.asarray(f["optimizer/vars/0"]))
     assert steps == (done + 2) * 250 // 50  # the optimizer's step count carried over the kill
     assert json.loads((run / "config.json").read_text())["epochs"] == done + 2
 
 
 def test_resume_refuses_changed_settings_and_new_runs_refuse_to_overwrite(tiny_run):
-    changed = run_script("train.py", "--run", tiny_run.name, "--out", str(tiny_run.parent), "--resume", "--lr", "0.1")
+    changed = run_script("train.py", "--run", tiny_run.name, "--out", str(tiny_run.parent), "--resume",
+                         "--lr", "0.1")
     assert changed.returncode == 2
-    assert changed.stderr.strip().splitlines()[-1] == (f"error: --resume continues {tiny_run} with its config.json; only --epochs and "
-                                      "--data-dir may change (got --learning-rate)")
+    assert changed.stderr.strip().splitlines() == [
+        f"error: --resume continues {tiny_run} with its config.json; only --epochs and --data-dir may change "
+        "(got --learning-rate)"]
     again = run_script("train.py", "--run", tiny_run.name, "--out", str(tiny_run.parent))
     assert again.returncode == 2
-    assert again.stderr.strip().splitlines()[-1] == (f"error: {tiny_run} already holds a run: pass --resume to continue it, "
-                                    "or another --run")
+    assert again.stderr.strip().splitlines() == [
+        f"error: {tiny_run} already holds a run: pass --resume to continue it, or another --run"]
 
 
 def test_presets_then_flags():

@@ -1,0 +1,1 @@
+"""Analysis methods shared by the scripts: layer activations, receptive fields, filter images."""
