@@ -30,14 +30,13 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from data import Cifar10, load_cifar10, split_validation
+from data import SPLITS, Cifar10, load_cifar10, select_split
 from data.cifar10 import resolve_source
 from models.cli import UserError, main_with_errors, run_folder
 from models.config import Config
 from models.runs import WEIGHTS, atomic_save, build_from_config, load_weights, resolve_weights
 from models.summary import summary_text, write_summary
 
-SPLITS = ("test", "val", "train")
 TTA_CHOICES = ("flip",)
 TOP_CONFUSIONS = 10
 EPSILON = 1e-7  # Keras' clip for probabilities in the cross-entropy: the loss matches model.evaluate
@@ -80,17 +79,8 @@ def data_source(data_dir: str | None, config: Config) -> str | None:
 
 def split_images(config: Config, split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray, Cifar10]:
     """(images, labels, the data set) of a split; val and train are cut exactly as train.py cut them."""
-    if split not in SPLITS:
-        raise UserError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
     data = load_cifar10(data_source(data_dir, config))
-    if split == "test":
-        return data.x_test, data.y_test, data
-    (x_train, y_train), (x_val, y_val) = split_validation(data.x_train, data.y_train, config.val_size)
-    if split == "val":
-        return x_val, y_val, data
-    if config.limit:  # the run trained on its first --limit images only
-        x_train, y_train = x_train[:config.limit], y_train[:config.limit]
-    return x_train, y_train, data
+    return *select_split(data, split, config.val_size, config.limit), data
 
 
 # ---------------------------------------------------------------------------------------------

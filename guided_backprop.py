@@ -29,14 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.activations import class_purity, select_interesting, top_activations
+from analysis.activations import class_purity, load_split, parse_channels, select_interesting, top_activations
 from analysis.guided import METHODS, STANDARD_STYLE, STYLES, render_map, unit_gradients
 from analysis.receptive_field import crop_field, field_box, receptive_field, spatial_layer_names
-from data import load_cifar10, split_validation
+from data import CLASS_NAMES, SPLITS
 from models.cli import UserError, main_with_errors, run_folder
 from models.runs import load_run
 
-SPLITS = ("test", "train", "val")
 PADDING = 1.0  # the part of a border unit's field outside the image is drawn white
 # Figure geometry, in pixels at DPI.
 CELL, GAP, TITLE, MARGIN_LEFT, MARGIN_TOP, DPI = 96, 6, 14, 90, 30, 100
@@ -61,33 +60,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def parse_neurons(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        neurons = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UserError(f"--neurons takes comma-separated channel numbers, not {text!r}") from None
-    if not neurons:
-        raise UserError("--neurons names no channel")
-    return neurons
-
-
-def load_split(data_dir: str | None, split: str, val_size: int, limit: int | None):
-    """(images, labels, class names) of one split; the validation split is the run's own."""
-    data = load_cifar10(data_dir)
-    if split == "test":
-        x, y = data.x_test, data.y_test
-    else:
-        train, val = split_validation(data.x_train, data.y_train, val_size)
-        x, y = train if split == "train" else val
-    if limit is not None:
-        if limit < 1:
-            raise UserError(f"--images must be at least 1, not {limit}")
-        x, y = x[:limit], y[:limit]
-    return x, y, data.class_names
-
-
 def make_figures(run: Path, out: Path, data_dir: str | None = None, layer: str = "CONV4",
                  neurons: list[int] | None = None, method: str = "guided", k: int = 9, split: str = "test",
                  images: int | None = None, render: str = "standard", batch_size: int = 250,
@@ -106,7 +78,8 @@ def make_figures(run: Path, out: Path, data_dir: str | None = None, layer: str =
     bad = [n for n in neurons or [] if not 0 <= n < channels]
     if bad:
         raise UserError(f"layer {layer} has channels 0..{channels - 1}; no {', '.join(map(str, bad))}")
-    x, y, class_names = load_split(data_dir or config.data_dir, split, config.val_size, images)
+    x, y = load_split(data_dir or config.data_dir, split, images, config.val_size)
+    class_names = CLASS_NAMES
     top = top_activations(model, layer, x, k=k, batch_size=batch_size, progress=progress)
     if neurons is None:
         neurons = select_interesting(top, y, n=min(10, channels))
@@ -255,7 +228,8 @@ def main() -> None:
     args = parse_args()
     run = run_folder(args.run)
     out = Path(args.out) if args.out else run / "figures"
-    paths = make_figures(run, out, args.data_dir, args.layer, parse_neurons(args.neurons), args.method, args.k,
+    neurons = parse_channels(args.neurons) if args.neurons else None
+    paths = make_figures(run, out, args.data_dir, args.layer, neurons, args.method, args.k,
                          args.split, args.images, args.render, args.batch_size, progress=True)
     for path in paths:
         print(f"wrote {path}")

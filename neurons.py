@@ -35,17 +35,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from analysis.activations import (
-    SPLITS,
     ChannelMaxima,
     TopActivations,
     channel_maxima,
     class_purity,
     load_split,
+    parse_channels,
     select_interesting,
     top_k,
 )
 from analysis.receptive_field import ReceptiveField, crop_field, field_box, receptive_field
-from data import CLASS_NAMES
+from data import CLASS_NAMES, SPLITS
 from models.cli import UserError, main_with_errors, run_folder
 from models.runs import load_run
 
@@ -67,16 +67,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=250, help="images per forward pass (default: 250)")
     p.add_argument("--out", help="folder for the figures and tables (default: the run's figures/)")
     return p.parse_args(argv)
-
-
-def parse_neurons(text: str) -> list[int]:
-    try:
-        picked = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        picked = []
-    if not picked:
-        raise UserError(f"--neurons takes channel numbers separated by commas, e.g. 3,17,40 (not {text!r})")
-    return picked
 
 
 def neuron_patches(images: np.ndarray, top: TopActivations, channel: int, rf: ReceptiveField) -> list[np.ndarray]:
@@ -213,7 +203,7 @@ def class_rows(x: np.ndarray, y: np.ndarray, maxima: ChannelMaxima, picks: list[
 
 def main() -> None:
     args = parse_args()
-    neurons = parse_neurons(args.neurons) if args.neurons else None
+    neurons = parse_channels(args.neurons) if args.neurons else None
     paths = make_figures(Path(args.run), Path(args.out) if args.out else None, args.data_dir, args.layer, args.split,
                          args.images, args.k, neurons, args.count, args.batch_size, args.weights)
     for path in paths:

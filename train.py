@@ -31,7 +31,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from data import load_cifar10, make_dataset, split_validation
+from data import load_cifar10, make_dataset, select_split
 from models.cli import LOGS, UserError, main_with_errors
 from models.config import PRESETS, Config
 from models.losses import make_loss
@@ -355,10 +355,7 @@ def runtime_info(data_source: str, precision: str, strategy, n_train: int) -> di
 
 def load_splits(config: Config):
     data = load_cifar10(config.data_dir)
-    (x_train, y_train), val = split_validation(data.x_train, data.y_train, config.val_size)
-    if config.limit:
-        x_train, y_train = x_train[:config.limit], y_train[:config.limit]
-    return data, (x_train, y_train), val, (data.x_test, data.y_test)
+    return data, *(select_split(data, split, config.val_size, config.limit) for split in ("train", "val", "test"))
 
 
 def train(args: argparse.Namespace) -> Path:

@@ -32,8 +32,9 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-from analysis.activations import SPLITS, channel_means, load_split
+from analysis.activations import channel_means, load_split
 from analysis.filters import channel_mosaic, grid_shape, scale_filters
+from data import SPLITS
 from models.cli import UserError, main_with_errors, run_folder
 from models.runs import load_run
 

@@ -154,22 +154,22 @@ def channel_means(model: keras.Model, layer_name: str, images: np.ndarray, batch
     return (total / units).astype(np.float32), (active / units).astype(np.float32)
 
 
-SPLITS = ("test", "val", "train")
-
-
 def load_split(data_dir: str | None, split: str, count: int | None, val_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first count images (all if None) of a CIFAR-10 split and their labels, split as
-    train.py splits: "val" is the last val_size training images, "train" the rest."""
-    from data import load_cifar10, split_validation
+    """The first count images (all if None) of a CIFAR-10 split and their labels, cut as train.py cuts them."""
+    from data import load_cifar10, select_split
 
-    if split not in SPLITS:
-        raise UserError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
     if count is not None and count < 1:
         raise UserError(f"--images must be at least 1, not {count}")
-    data = load_cifar10(data_dir)
-    if split == "test":
-        x, y = data.x_test, data.y_test
-    else:
-        train, val = split_validation(data.x_train, data.y_train, val_size)
-        x, y = train if split == "train" else val
+    x, y = select_split(load_cifar10(data_dir), split, val_size)
     return x[:count], y[:count]
+
+
+def parse_channels(text: str) -> list[int]:
+    """--neurons: channel numbers separated by commas."""
+    try:
+        picked = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        picked = []
+    if not picked:
+        raise UserError(f"--neurons takes channel numbers separated by commas, e.g. 3,17,40 (not {text!r})")
+    return picked

@@ -150,6 +150,20 @@ def load_cifar10(data_dir: str | None = None) -> Cifar10:
     raise DataError(f"{path} does not exist; {HOW_TO_POINT}")
 
 
+SPLITS = ("test", "val", "train")
+
+
+def select_split(data: Cifar10, split: str, val_size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of one split, cut exactly as train.py cuts them: "val" is the last val_size
+    training images, "train" the rest (its first `limit` images, for a run trained with --limit)."""
+    if split not in SPLITS:
+        raise DataError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
+    if split == "test":
+        return data.x_test, data.y_test
+    (x_train, y_train), (x_val, y_val) = split_validation(data.x_train, data.y_train, val_size)
+    return (x_val, y_val) if split == "val" else (x_train[:limit], y_train[:limit])
+
+
 def split_validation(x: np.ndarray, y: np.ndarray, val_size: int):
     """The last val_size training images are the validation set: deterministic, no shuffling."""
     if not 0 < val_size < len(x):

@@ -249,12 +249,13 @@ def test_bad_layer_is_one_line_and_status_2(tiny_run, tiny_cifar, tmp_path, monk
 
 
 def test_bad_neurons_and_k(tiny_run, tiny_cifar, tmp_path):
-    from guided_backprop import make_figures, parse_neurons
+    from analysis.activations import parse_channels
+    from guided_backprop import make_figures
 
     with pytest.raises(UserError, match=r"layer CONV4 has channels 0\.\.255; no 256, 999"):
         make_figures(tiny_run, tmp_path, str(tiny_cifar), neurons=[3, 256, 999], images=20)
-    with pytest.raises(UserError, match="comma-separated channel numbers"):
-        parse_neurons("3,x")
+    with pytest.raises(UserError, match="--neurons takes channel numbers separated by commas"):
+        parse_channels("3,x")
     with pytest.raises(UserError, match="-k must be at least 1"):
         make_figures(tiny_run, tmp_path, str(tiny_cifar), k=0)
     assert not list(tmp_path.iterdir())

@@ -147,7 +147,7 @@ def test_neurons_by_hand_and_bad_input(tiny_run, tmp_path):
     with pytest.raises(UserError, match="no conv or pool layer 'FC1' in the network; choose one of CONV1, POOL1"):
         neurons.make_figures(tiny_run, tmp_path, layer="FC1", images=5, progress=False)
     with pytest.raises(UserError, match="--neurons takes channel numbers"):
-        neurons.parse_neurons("3,x")
+        neurons.parse_channels("3,x")
 
 
 def test_neurons_cli(tiny_run, tmp_path):
