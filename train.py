@@ -40,6 +40,7 @@ from models.runs import atomic_save, build_from_config
 HISTORY_COLUMNS = ("epoch", "learning_rate", "train_loss", "train_accuracy", "val_loss",
                    "val_accuracy", "test_loss", "test_accuracy", "seconds")
 STATE_ENTRY = "run_state.json"  # stored inside checkpoint.keras, so weights and state commit together
+EVAL_BATCH_SIZE = 500
 PRECISION_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
@@ -370,8 +371,10 @@ def train(args: argparse.Namespace) -> Path:
     data, (x_train, y_train), (x_val, y_val), (x_test, y_test) = load_splits(config)
     train_data = make_dataset(x_train, y_train, config.batch_size, training=True, augment=config.augment,
                               translate=config.translate, flip=config.flip, seed=config.seed + state["epoch"])
-    val_data = make_dataset(x_val, y_val, config.batch_size)
-    test_data = make_dataset(x_test, y_test, config.batch_size)
+    # Evaluation batches are larger than training's: the same numbers, 30-40% faster on a CPU (bench.py).
+    eval_batch = max(config.batch_size, EVAL_BATCH_SIZE)
+    val_data = make_dataset(x_val, y_val, eval_batch)
+    test_data = make_dataset(x_test, y_test, eval_batch)
     steps = len(x_train) // config.batch_size
     if steps == 0:
         raise UserError(f"{len(x_train)} training images make no batch of {config.batch_size}")
