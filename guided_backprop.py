@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--layer", default="CONV4", help="conv or pool layer whose neurons to explain (CONV4)")
     p.add_argument("--neurons", help="comma-separated channels, e.g. 3,17 (default: 10 interesting ones)")
     p.add_argument("--method", choices=(*METHODS, "all"), default="guided", help="ReLU rule (guided)")
-    p.add_argument("-k", type=int, default=9, help="top images per neuron (9)")
+    p.add_argument("-k", "--k", type=int, default=9, help="top images per neuron (9)")
     p.add_argument("--data-dir", help="CIFAR-10 folder or tar.gz (default: the run's, else $CIFAR10_DIR)")
     p.add_argument("--split", choices=SPLITS, default="test", help="images to search (test)")
     p.add_argument("--images", type=int, help="search only the first N images of the split (default: all)")

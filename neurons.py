@@ -56,12 +56,12 @@ CLASS_COLUMNS = 10  # the report's 10x10 grid
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="run name under logs/ or a path to a run folder")
-    p.add_argument("--weights", choices=("best", "last"), default="best", help="which weights (default: best)")
+    p.add_argument("--which", choices=("best", "last"), default="best", help="a run's best or last weights (best)")
     p.add_argument("--data-dir", help="CIFAR-10 folder or tar.gz (default: the run's, else $CIFAR10_DIR)")
     p.add_argument("--split", choices=SPLITS, default="test", help="images to probe with (default: test)")
     p.add_argument("--images", type=int, help="use the first N images of the split (default: all)")
     p.add_argument("--layer", default="CONV4", help="conv or pool layer (default: CONV4)")
-    p.add_argument("--k", type=int, default=9, help="top images per neuron (default: 9)")
+    p.add_argument("-k", "--k", type=int, default=9, help="top images per neuron (default: 9)")
     p.add_argument("--neurons", help="channels to show, e.g. 3,17,40 (default: the purest)")
     p.add_argument("--count", type=int, default=10, help="how many neurons to choose automatically (10)")
     p.add_argument("--batch-size", type=int, default=250, help="images per forward pass (default: 250)")
@@ -205,7 +205,7 @@ def main() -> None:
     args = parse_args()
     neurons = parse_channels(args.neurons) if args.neurons else None
     paths = make_figures(Path(args.run), Path(args.out) if args.out else None, args.data_dir, args.layer, args.split,
-                         args.images, args.k, neurons, args.count, args.batch_size, args.weights)
+                         args.images, args.k, neurons, args.count, args.batch_size, args.which)
     for path in paths:
         print(f"wrote {path}")
 

@@ -42,7 +42,7 @@ from models.runs import load_run
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="run name under logs/ or a path to a run folder")
-    p.add_argument("--weights", choices=("best", "last"), default="best", help="which weights (default: best)")
+    p.add_argument("--which", choices=("best", "last"), default="best", help="a run's best or last weights (best)")
     p.add_argument("--layer", default="CONV1", help="conv layer (default: CONV1)")
     p.add_argument("--data-dir", help="CIFAR-10 folder or tar.gz (default: the run's, else $CIFAR10_DIR)")
     p.add_argument("--split", choices=SPLITS, default="test", help="images for the mean activations (test)")
@@ -155,7 +155,7 @@ def make_figures(run: Path, out: Path | None = None, data_dir: str | None = None
 def main() -> None:
     args = parse_args()
     paths = make_figures(Path(args.run), Path(args.out) if args.out else None, args.data_dir, args.layer,
-                         args.images, args.split, args.batch_size, args.weights)
+                         args.images, args.split, args.batch_size, args.which)
     for path in paths:
         print(f"wrote {path}")
 
