@@ -35,6 +35,7 @@ from data import load_cifar10, make_dataset, select_split
 from models.cli import LOGS, UserError, main_with_errors
 from models.config import PRESETS, Config
 from models.losses import make_loss
+from models.optimizers import FusedAdam, FusedAdamW
 from models.runs import atomic_save, build_from_config
 
 HISTORY_COLUMNS = ("epoch", "learning_rate", "train_loss", "train_accuracy", "val_loss",
@@ -191,9 +192,9 @@ def make_optimizer(config: Config, steps_per_epoch: int):
             warmup_steps=warmup, decay_steps=max(1, config.epochs * steps_per_epoch - warmup))
     decay = config.weight_decay or None
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(lr, weight_decay=decay)
+        return FusedAdam(lr, weight_decay=decay)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
+        return FusedAdamW(lr, weight_decay=config.weight_decay)
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=True, weight_decay=decay)
     return keras.optimizers.RMSprop(lr, weight_decay=decay)
