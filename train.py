@@ -130,7 +130,7 @@ def resolve_precision(precision: str) -> str:
 def make_strategy(name: str, cpu_devices: int):
     """A tf.distribute strategy, or None for Keras' default single-device training."""
     if keras.backend.backend() != "tensorflow":
-        if name not in ("auto",):
+        if name != "auto":
             raise UserError(f"--strategy {name} needs the TensorFlow backend")
         return None
     import tensorflow as tf
