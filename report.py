@@ -27,6 +27,7 @@ import html
 import importlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -479,11 +480,44 @@ def analysis_section(module: str, title: str, needs_data: bool, main: Run, figur
         return Section(title, [Missing(title, f"{module} failed: {reason}", command)])
     images = [Path(p) for p in paths if Path(p).suffix == ".png"]
     others = [Path(p).name for p in paths if Path(p).suffix != ".png"]
-    blocks = [Figure(p, f"{p.stem}: made by {module}.make_figures from {main.name}'s best weights "
-                        f"(as `{command}` would).") for p in images]
+    blocks = [Figure(p, f"{analysis_caption(p)} Made from {main.name}'s best weights, as `{command}` would.")
+              for p in images]
     if others:
         blocks.append(Text(f"Also written beside the figures (figures/{module}/): {', '.join(others)}."))
     return Section(title, blocks)
+
+
+# What each analysis figure shows, by its file name (the figures carry their own numbers too).
+ANALYSIS_CAPTIONS = (
+    (r"filters_(\w+)_raw", "The {0} filters on one common scale (zero is grey), so their relative strength "
+                            "shows; under each, its mean activation on test images."),
+    (r"filters_(\w+)_normalized", "The {0} filters, each stretched to its own range, so weak filters show "
+                                   "their pattern too."),
+    (r"neurons_(\w+)_classes", "The report's 10x10 grid: a row per CIFAR-10 class, the top patches of the {0} "
+                                "neuron most selective for that class."),
+    (r"neurons_(\w+)", "Interesting {0} neurons, a row each, chosen by the class purity of their 9 most "
+                        "exciting test images; each patch is the maximal unit's receptive field (grey beyond "
+                        "the image), labelled with class and activation."),
+    (r"compare_(\w+)", "Guided backpropagation beside plain saliency and deconvnet for the same {0} units."),
+    (r"(\w+)_(\w+)_top\d+", "Each {1} neuron's top patches above their {0} maps."),
+    (r"(\w+)_(\w+)", "{0} maps of each {1} neuron's maximal unit on its most exciting image: the image with "
+                       "the unit's field outlined, the map, the field, and the map inside the field."),
+)
+
+
+METHOD_NAMES = {"guided": "guided-backpropagation", "saliency": "saliency (plain gradient)"}
+
+
+def analysis_caption(path: Path) -> str:
+    """What a figure of an analysis script shows, and for neurons the neurons it picked and why."""
+    matches = ((t, m) for pattern, t in ANALYSIS_CAPTIONS if (m := re.fullmatch(pattern, path.stem)))
+    text, match = next(matches, ("{0}.", re.fullmatch("(.*)", path.stem)))
+    text = text.format(*(METHOD_NAMES.get(group, group) for group in match.groups()))
+    table = path.with_suffix(".json")
+    if path.stem.startswith("neurons_") and table.exists():
+        picked = json.loads(table.read_text()).get("selected", [])
+        text += " Picked: " + "; ".join(f"#{n['channel']}: {n['reason']}" for n in picked) + "."
+    return text[0].upper() + text[1:]
 
 
 # ---------------------------------------------------------------------------------------------

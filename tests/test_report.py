@@ -223,3 +223,17 @@ def test_bad_runs(tmp_path):
     (tmp_path / "empty" / "config.json").write_text("{}")
     with pytest.raises(UserError, match=r"the main run .*empty has no finished epoch in history\.csv"):
         report.build_report([str(tmp_path / "empty")], tmp_path / "out")
+
+
+def test_analysis_captions_say_what_each_figure_shows(tmp_path):
+    import report
+
+    (tmp_path / "neurons_CONV4.json").write_text(json.dumps({"selected": [{"channel": 5, "reason": "9/9 ship"}]}))
+    neurons = report.analysis_caption(tmp_path / "neurons_CONV4.png")
+    assert neurons.startswith("Interesting CONV4 neurons, a row each, chosen by the class purity")
+    assert neurons.endswith("Picked: #5: 9/9 ship.")
+    assert report.analysis_caption(tmp_path / "guided_CONV3.png").startswith(
+        "Guided-backpropagation maps of each CONV3 neuron's maximal unit")
+    assert report.analysis_caption(tmp_path / "saliency_CONV4_top9.png") == (
+        "Each CONV4 neuron's top patches above their saliency (plain gradient) maps.")
+    assert report.analysis_caption(tmp_path / "filters_CONV1_raw.png").startswith("The CONV1 filters on one common")
