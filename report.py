@@ -502,6 +502,7 @@ ANALYSIS_CAPTIONS = (
     (r"(\w+)_(\w+)_top\d+", "Each {1} neuron's top patches above their {0} maps."),
     (r"(\w+)_(\w+)", "{0} maps of each {1} neuron's maximal unit on its most exciting image: the image with "
                        "the unit's field outlined, the map, the field, and the map inside the field."),
+    (r"(.*)", "{0}."),  # any other figure: its name
 )
 
 
@@ -510,8 +511,7 @@ METHOD_NAMES = {"guided": "guided-backpropagation", "saliency": "saliency (plain
 
 def analysis_caption(path: Path) -> str:
     """What a figure of an analysis script shows, and for neurons the neurons it picked and why."""
-    matches = ((t, m) for pattern, t in ANALYSIS_CAPTIONS if (m := re.fullmatch(pattern, path.stem)))
-    text, match = next(matches, ("{0}.", re.fullmatch("(.*)", path.stem)))
+    text, match = next((t, m) for pattern, t in ANALYSIS_CAPTIONS if (m := re.fullmatch(pattern, path.stem)))
     text = text.format(*(METHOD_NAMES.get(group, group) for group in match.groups()))
     table = path.with_suffix(".json")
     if path.stem.startswith("neurons_") and table.exists():
