@@ -72,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--early-stop", type=int, help="stop after N epochs without a better val accuracy (0: never)")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="no translation or flips")
     p.add_argument("--translate", type=int, help=f"largest random shift in pixels ({d.translate})")
+    p.add_argument("--cutout", type=int, help=f"side of the random square Cutout zeroes (0: none; {d.cutout})")
     p.add_argument("--val-size", type=int, help=f"last N training images for validation ({d.val_size})")
     p.add_argument("--limit", type=int, help="train on the first N training images only (smoke runs)")
     p.add_argument("--seed", type=int, help=f"({d.seed})")
@@ -371,7 +372,8 @@ def train(args: argparse.Namespace) -> Path:
     keras.mixed_precision.set_global_policy(PRECISION_POLICIES[precision])
     data, (x_train, y_train), (x_val, y_val), (x_test, y_test) = load_splits(config)
     train_data = make_dataset(x_train, y_train, config.batch_size, training=True, augment=config.augment,
-                              translate=config.translate, flip=config.flip, seed=config.seed + state["epoch"])
+                              translate=config.translate, flip=config.flip, cutout=config.cutout,
+                              seed=config.seed + state["epoch"])
     # Evaluation batches are larger than training's: the same numbers, 30-40% faster on a CPU (bench.py).
     eval_batch = max(config.batch_size, EVAL_BATCH_SIZE)
     val_data = make_dataset(x_val, y_val, eval_batch)

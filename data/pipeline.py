@@ -1,7 +1,9 @@
 """The input pipeline: batches of float32 pixels (0-255; the model standardizes them).
 
 Training batches are shuffled and augmented on the fly with random translations of up to
-`translate` pixels (zero padding, then a random crop) and horizontal flips. On the TensorFlow
+`translate` pixels (zero padding, then a random crop), horizontal flips and, when `cutout` > 0,
+Cutout (DeVries & Taylor 2017, arXiv:1708.04552): one `cutout` x `cutout` square, centred
+anywhere in the image and clipped at its edges, is set to zero. On the TensorFlow
 backend this is a tf.data pipeline with a parallel map and prefetch; on other Keras backends
 (JAX on a GPU machine without TensorFlow) the same augmentation runs in numpy in a PyDataset.
 """
@@ -13,15 +15,15 @@ import numpy as np
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool = False,
-                 augment: bool = True, translate: int = 4, flip: bool = True, seed: int = 0):
+                 augment: bool = True, translate: int = 4, flip: bool = True, cutout: int = 0, seed: int = 0):
     """Batches of (images, labels); shuffled and augmented when training (and augment)."""
     augment = training and augment
     if keras.backend.backend() == "tensorflow":
-        return _tf_dataset(x, y, batch_size, training, augment, translate, flip, seed)
-    return _NumpyBatches(x, y, batch_size, training, augment, translate, flip, seed)
+        return _tf_dataset(x, y, batch_size, training, augment, translate, flip, cutout, seed)
+    return _NumpyBatches(x, y, batch_size, training, augment, translate, flip, cutout, seed)
 
 
-def _tf_dataset(x, y, batch_size, training, augment, translate, flip, seed):
+def _tf_dataset(x, y, batch_size, training, augment, translate, flip, cutout, seed):
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
@@ -32,7 +34,7 @@ def _tf_dataset(x, y, batch_size, training, augment, translate, flip, seed):
         # with a parallel map, and different every epoch.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda example, pair: (_tf_augment(example[0], pair, translate, flip), example[1]),
+            lambda example, pair: (_tf_augment(example[0], pair, translate, flip, cutout), example[1]),
             num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=training)
     dataset = dataset.map(lambda images, labels: (tf.cast(images, tf.float32), labels),
@@ -40,7 +42,7 @@ def _tf_dataset(x, y, batch_size, training, augment, translate, flip, seed):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _tf_augment(image, pair, translate: int, flip: bool):
+def _tf_augment(image, pair, translate: int, flip: bool, cutout: int):
     import tensorflow as tf
 
     seed = tf.cast(tf.reshape(pair, [2]), tf.int32)
@@ -49,16 +51,30 @@ def _tf_augment(image, pair, translate: int, flip: bool):
         image = tf.image.stateless_random_crop(padded, tf.shape(image), seed=seed)
     if flip:
         image = tf.image.stateless_random_flip_left_right(image, seed=seed + 1)
+    if cutout:
+        height, width = image.shape[0], image.shape[1]
+        centre = tf.random.stateless_uniform([2], seed=seed + 2, maxval=min(height, width), dtype=tf.int32)
+        inside_rows = _tf_within(tf.range(height), centre[0], cutout)
+        inside_cols = _tf_within(tf.range(width), centre[1], cutout)
+        keep = tf.logical_not(inside_rows[:, None] & inside_cols[None, :])
+        image = image * tf.cast(keep, image.dtype)[:, :, None]
     return image
+
+
+def _tf_within(positions, centre, size: int):
+    """Whether each position lies in the `size`-wide window that starts size // 2 before centre."""
+    start = centre - size // 2
+    return (positions >= start) & (positions < start + size)
 
 
 class _NumpyBatches(keras.utils.PyDataset):
     """The same batches for backends without TensorFlow, augmented in numpy."""
 
-    def __init__(self, x, y, batch_size, training, augment, translate, flip, seed):
+    def __init__(self, x, y, batch_size, training, augment, translate, flip, cutout, seed):
         super().__init__(workers=4, use_multiprocessing=False)
         self.x, self.y, self.batch_size = x, y, batch_size
         self.training, self.augment, self.translate, self.flip = training, augment, translate, flip
+        self.cutout = cutout
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(x)) if training else np.arange(len(x))
 
@@ -88,4 +104,13 @@ class _NumpyBatches(keras.utils.PyDataset):
         if self.flip:
             flipped = rng.random(n) < 0.5
             images[flipped] = images[flipped, :, ::-1]
+        if self.cutout:
+            images = images * self._cutout_keep(images.shape[1], rng.integers(0, images.shape[1], size=(2, n)))
         return images
+
+    def _cutout_keep(self, size: int, centres: np.ndarray) -> np.ndarray:
+        """(n, size, size, 1) masks: 0 inside each image's square, 1 elsewhere."""
+        starts = centres - self.cutout // 2
+        positions = np.arange(size)
+        inside = (positions >= starts[..., None]) & (positions < starts[..., None] + self.cutout)
+        return ~(inside[0][:, :, None] & inside[1][:, None, :])[..., None]

@@ -32,6 +32,7 @@ class Config:
     augment: bool = True
     translate: int = 4
     flip: bool = True
+    cutout: int = 0
     val_size: int = 5000
     limit: int | None = None
     data_dir: str | None = None

@@ -13,6 +13,7 @@ from conftest import make_images, run_script, write_batch
 
 from data import DataError, load_cifar10, make_dataset, split_validation
 from data.cifar10 import CLASS_NAMES
+from data.pipeline import _NumpyBatches
 
 
 def test_folder_gives_channels_last_uint8_images(tiny_cifar):
@@ -142,6 +143,30 @@ def test_augmentation_is_deterministic_for_a_seed():
     first = [b[0] for b in make_dataset(images, np.array(labels), batch_size=20, training=True, seed=7)]
     again = [b[0] for b in make_dataset(images, np.array(labels), batch_size=20, training=True, seed=7)]
     np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
+
+
+@pytest.mark.parametrize("numpy_path", [False, True], ids=["tf.data", "numpy"])
+def test_cutout_zeroes_one_clipped_square_per_image(numpy_path):
+    images, _ = make_images(64, seed=8)
+    images = np.maximum(images, 1)  # so that every zero in the output is Cutout's
+    options = dict(training=True, augment=True, translate=0, flip=False, cutout=8, seed=3)
+    if numpy_path:
+        numpy_batches = _NumpyBatches(images, np.arange(64), 32, **options)
+        batches = [numpy_batches[i] for i in range(len(numpy_batches))]
+    else:
+        batches = list(make_dataset(images, np.arange(64), batch_size=32, **options))
+    sides = set()
+    for batch, order in batches:
+        for augmented, index in zip(batch, order, strict=True):
+            zeroed = np.all(augmented == 0, axis=-1)
+            rows, cols = np.flatnonzero(zeroed.any(1)), np.flatnonzero(zeroed.any(0))
+            # One solid rectangle, 4-8 pixels a side (a square clipped by at most half at an edge) ...
+            assert zeroed.sum() == len(rows) * len(cols) and zeroed[np.ix_(rows, cols)].all()
+            assert 4 <= len(rows) <= 8 and 4 <= len(cols) <= 8
+            # ... and every other pixel untouched.
+            np.testing.assert_array_equal(augmented[~zeroed], images[index][~zeroed])
+            sides.add((len(rows), len(cols), rows[0], cols[0]))
+    assert len(sides) > 32  # the square moves from image to image
 
 
 def test_no_augment_only_shuffles():
