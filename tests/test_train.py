@@ -99,6 +99,7 @@ def test_presets_then_flags():
     assert tuned == Config(**{**PRESETS["tuned"], "preset": "tuned", "epochs": 3})
     both = train.make_config(train.parse_args(["--dropout", "0.2", "--fc-dropout", "0.4", "--no-augment"]))
     assert (both.conv_dropout, both.fc_dropout, both.augment) == (0.2, 0.4, False)
+    assert train.make_config(train.parse_args(["--cutout", "12"])).cutout == 12
 
 
 def test_label_smoothing_loss_matches_its_definition():
