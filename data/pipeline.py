@@ -54,15 +54,18 @@ def _tf_augment(image, pair, translate: int, flip: bool, cutout: int):
     if cutout:
         height, width = image.shape[0], image.shape[1]
         centre = tf.random.stateless_uniform([2], seed=seed + 2, maxval=min(height, width), dtype=tf.int32)
-        inside_rows = _tf_within(tf.range(height), centre[0], cutout)
-        inside_cols = _tf_within(tf.range(width), centre[1], cutout)
+        inside_rows = _in_window(tf.range(height), centre[0], cutout)
+        inside_cols = _in_window(tf.range(width), centre[1], cutout)
         keep = tf.logical_not(inside_rows[:, None] & inside_cols[None, :])
         image = image * tf.cast(keep, image.dtype)[:, :, None]
     return image
 
 
-def _tf_within(positions, centre, size: int):
-    """Whether each position lies in the `size`-wide window that starts size // 2 before centre."""
+def _in_window(positions, centre, size: int):
+    """Whether each position lies in the `size`-wide window that starts size // 2 before centre.
+
+    Plain operators only, so it serves tensors (tf.data) and numpy arrays (the PyDataset) alike.
+    """
     start = centre - size // 2
     return (positions >= start) & (positions < start + size)
 
@@ -110,7 +113,5 @@ class _NumpyBatches(keras.utils.PyDataset):
 
     def _cutout_keep(self, size: int, centres: np.ndarray) -> np.ndarray:
         """(n, size, size, 1) masks: 0 inside each image's square, 1 elsewhere."""
-        starts = centres - self.cutout // 2
-        positions = np.arange(size)
-        inside = (positions >= starts[..., None]) & (positions < starts[..., None] + self.cutout)
+        inside = _in_window(np.arange(size), centres[..., None], self.cutout)
         return ~(inside[0][:, :, None] & inside[1][:, None, :])[..., None]
