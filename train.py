@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, help=f"({d.batch_size})")
     p.add_argument("--epochs", type=int, help=f"({d.epochs})")
     p.add_argument("--early-stop", type=int, help="stop after N epochs without a better val accuracy (0: never)")
-    p.add_argument("--no-augment", dest="augment", action="store_false", help="no translation or flips")
+    p.add_argument("--no-augment", dest="augment", action="store_false", help="no translation, flips or Cutout")
     p.add_argument("--translate", type=int, help=f"largest random shift in pixels ({d.translate})")
     p.add_argument("--cutout", type=int, help=f"side of the random square Cutout zeroes (0: none; {d.cutout})")
     p.add_argument("--val-size", type=int, help=f"last N training images for validation ({d.val_size})")
