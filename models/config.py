@@ -55,11 +55,13 @@ class Config:
 
 # Named recipes. "report" is the report's settings. "tuned" keeps the same network and parameter
 # count and changes only the recipe: AdamW with decoupled weight decay, warm-up then cosine decay,
-# label smoothing, weaker dropout (0.2 after the conv blocks, 0.3 after the FC layers; the report's
+# label smoothing, weaker dropout (0.1 after the conv blocks, 0.3 after the FC layers; the report's
 # 0.5 after every conv block left the network underfitting: 83.3% against 87.5% best validation
-# accuracy in the same 70-80 epochs) and a longer schedule, since the network still gains from it.
+# accuracy in the same 70-80 epochs), Cutout 16 in place of the conv dropout it lowers (with 0.2 conv
+# dropout and Cutout the network underfit: 86.9% train against 88.3% val) and a longer schedule.
 PRESETS: dict[str, dict[str, Any]] = {
     "report": {},
     "tuned": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05, "label_smoothing": 0.1,
-              "schedule": "cosine", "warmup_epochs": 3, "conv_dropout": 0.2, "fc_dropout": 0.3, "epochs": 150},
+              "schedule": "cosine", "warmup_epochs": 3, "conv_dropout": 0.1, "fc_dropout": 0.3, "cutout": 16,
+              "epochs": 150},
 }
