@@ -11,7 +11,7 @@ import evaluate
 
 REFERENCE = Path(__file__).resolve().parent.parent / "logs" / "reference"
 # The numbers README.md tells a grader to expect, to four decimals.
-PUBLISHED = {"paper": 0.8117, "tuned": 0.8776}
+PUBLISHED = {"paper": 0.8117, "tuned": 0.8832}
 
 
 @pytest.mark.parametrize("run", sorted(PUBLISHED))
