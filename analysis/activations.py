@@ -16,8 +16,17 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
+from analysis import AnalysisError
 from analysis.receptive_field import spatial_layer_names
-from models.cli import UserError
+
+
+def spatial_layer(model: keras.Model, layer_name: str) -> keras.layers.Layer:
+    """model's conv or pool layer layer_name, with a one-line error naming the others."""
+    names = spatial_layer_names(model)
+    if layer_name not in names:
+        raise AnalysisError(f"no conv or pool layer {layer_name!r} in the network; "
+                            f"choose one of {', '.join(names)}")
+    return model.get_layer(layer_name)
 
 
 def layer_model(model: keras.Model, layer_name: str) -> keras.Model:
@@ -26,10 +35,8 @@ def layer_model(model: keras.Model, layer_name: str) -> keras.Model:
     It shares model's layers and weights; call it with training=False (or predict_on_batch), so
     that dropout is off.
     """
-    names = spatial_layer_names(model)
-    if layer_name not in names:
-        raise UserError(f"no conv or pool layer {layer_name!r} in the network; choose one of {', '.join(names)}")
-    return keras.Model(model.input, model.get_layer(layer_name).output, name=f"to_{layer_name}")
+    output = spatial_layer(model, layer_name).output
+    return keras.Model(model.input, output, name=f"to_{layer_name}")
 
 
 @dataclass
@@ -51,22 +58,24 @@ class TopActivations:
     positions: np.ndarray  # (C, k, 2) int (row, col) of the maximal unit in the layer's output map
 
 
-def channel_maxima(model: keras.Model, layer_name: str, images: np.ndarray, batch_size: int = 250,
-                   progress: bool = True) -> ChannelMaxima:
+def channel_maxima(model: keras.Model, layer_name: str, images: np.ndarray,
+                   batch_size: int = 250, progress: bool = True) -> ChannelMaxima:
     """One batched pass over images (raw pixels 0-255; the model standardizes them itself)."""
     if len(images) == 0:
-        raise UserError("no images to feed through the network")
+        raise AnalysisError("no images to feed through the network")
     submodel = layer_model(model, layer_name)
     values, positions = [], []
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc=f"{layer_name} activations", unit="batch", disable=not progress):
         batch = np.asarray(images[start:start + batch_size], dtype=np.float32)
-        maps = np.asarray(submodel.predict_on_batch(batch), dtype=np.float32)  # inference: dropout off
+        # predict_on_batch runs in inference mode: dropout off.
+        maps = np.asarray(submodel.predict_on_batch(batch), dtype=np.float32)
         n, height, width, channels = maps.shape
         flat = maps.reshape(n, height * width, channels)
         where = flat.argmax(axis=1)  # the first maximal unit on ties, scanning rows then columns
         values.append(np.take_along_axis(flat, where[:, None, :], axis=1)[:, 0])
-        positions.append(np.stack(np.divmod(where, width), axis=-1).astype(np.int16))  # 50,000 x 256 x 2 in 51 MB
+        # int16, because a position per image and channel over the whole training set is large.
+        positions.append(np.stack(np.divmod(where, width), axis=-1).astype(np.int16))
     return ChannelMaxima(layer_name, np.concatenate(values), np.concatenate(positions))
 
 
@@ -85,8 +94,8 @@ def top_k(maxima: ChannelMaxima, k: int = 9, subset: np.ndarray | None = None) -
                           images, maxima.positions[images, channels].astype(np.int64))
 
 
-def top_activations(model: keras.Model, layer_name: str, images: np.ndarray, k: int = 9, batch_size: int = 250,
-                    progress: bool = True) -> TopActivations:
+def top_activations(model: keras.Model, layer_name: str, images: np.ndarray, k: int = 9,
+                    batch_size: int = 250, progress: bool = True) -> TopActivations:
     """Each channel of layer_name: its k most exciting images and where its maximal unit is."""
     return top_k(channel_maxima(model, layer_name, images, batch_size, progress), k)
 
@@ -113,13 +122,16 @@ def class_purity(top: TopActivations, labels: np.ndarray) -> list[dict]:
         classes = np.asarray(labels)[images]
         counts = Counter(classes.tolist())
         dominant = max(counts, key=lambda c: (counts[c], values[classes == c].sum()))
-        rows.append({"channel": channel, "purity": counts[dominant] / len(images), "dominant": int(dominant),
-                     "count": counts[dominant], "mean_activation": float(means[channel]),
-                     "weak": bool(means[channel] <= WEAK * typical), "dead": bool(values.max() <= 0)})
+        rows.append({"channel": channel, "purity": counts[dominant] / len(images),
+                     "dominant": int(dominant), "count": counts[dominant],
+                     "mean_activation": float(means[channel]),
+                     "weak": bool(means[channel] <= WEAK * typical),
+                     "dead": bool(values.max() <= 0)})
     return rows
 
 
-def select_interesting(top: TopActivations, labels: np.ndarray, n: int = 10, per_class: int | None = 3) -> list[int]:
+def select_interesting(top: TopActivations, labels: np.ndarray, n: int = 10,
+                       per_class: int | None = 3) -> list[int]:
     """The n channels whose top-k images are most often of one class (class purity), ties broken
     by the mean top-k activation; weak and dead channels (see class_purity) come last.
 
@@ -139,9 +151,10 @@ def select_interesting(top: TopActivations, labels: np.ndarray, n: int = 10, per
 def channel_means(model: keras.Model, layer_name: str, images: np.ndarray, batch_size: int = 250,
                   progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Per channel, over all images and positions: the mean activation and the share of units
-    that fire (> 0). A channel at 0 and 0 is dead on these images; one far above the rest dominates."""
+    that fire (> 0). A channel at 0 and 0 is dead on these images; one far above the rest
+    dominates."""
     if len(images) == 0:
-        raise UserError("no images to feed through the network")
+        raise AnalysisError("no images to feed through the network")
     submodel = layer_model(model, layer_name)
     total, active, units = 0.0, 0.0, 0
     for start in tqdm(range(0, len(images), batch_size), desc=f"{layer_name} means", unit="batch",
@@ -153,23 +166,3 @@ def channel_means(model: keras.Model, layer_name: str, images: np.ndarray, batch
         units += maps.shape[0] * maps.shape[1] * maps.shape[2]
     return (total / units).astype(np.float32), (active / units).astype(np.float32)
 
-
-def load_split(data_dir: str | None, split: str, count: int | None, val_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first count images (all if None) of a CIFAR-10 split and their labels, cut as train.py cuts them."""
-    from data import load_cifar10, select_split
-
-    if count is not None and count < 1:
-        raise UserError(f"--images must be at least 1, not {count}")
-    x, y = select_split(load_cifar10(data_dir), split, val_size)
-    return x[:count], y[:count]
-
-
-def parse_channels(text: str) -> list[int]:
-    """--neurons: channel numbers separated by commas."""
-    try:
-        picked = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        picked = []
-    if not picked:
-        raise UserError(f"--neurons takes channel numbers separated by commas, e.g. 3,17,40 (not {text!r})")
-    return picked

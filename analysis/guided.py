@@ -39,7 +39,8 @@ STYLES = ("signed", "abs")
 
 
 def rule_relu(method: str) -> Callable[[tf.Tensor], tf.Tensor]:
-    """A ReLU whose forward pass is the ordinary one and whose backward pass follows method's rule."""
+    """A ReLU whose forward pass is the ordinary one and whose backward pass follows method's
+    rule."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
 
@@ -62,7 +63,8 @@ def _has_relu(layer: keras.layers.Layer) -> bool:
 
 
 def _pre_activation(layer: keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
-    """What layer computes before its built-in ReLU, from the layer's own weights (as its call does)."""
+    """What layer computes before its built-in ReLU, from the layer's own weights (as its call
+    does)."""
     if isinstance(layer, keras.layers.Activation):
         return x
     if isinstance(layer, keras.layers.Conv2D) and layer.data_format == "channels_last":
@@ -70,7 +72,8 @@ def _pre_activation(layer: keras.layers.Layer, x: tf.Tensor) -> tf.Tensor:
     elif isinstance(layer, keras.layers.Dense):
         out = tf.matmul(x, layer.kernel)
     else:
-        raise ValueError(f"layer {layer.name}: cannot separate the ReLU of a {type(layer).__name__}")
+        raise ValueError(f"layer {layer.name}: cannot separate the ReLU of a "
+                         f"{type(layer).__name__}")
     return out + layer.bias if layer.use_bias else out
 
 
@@ -86,7 +89,8 @@ def forward_to(model: keras.Model, layer_name: str, images: tf.Tensor,
             values[id(layer.output)] = images
             continue
         x = keras.tree.map_structure(lambda t: values[id(t)], layer.input)
-        values[id(layer.output)] = relu(_pre_activation(layer, x)) if _has_relu(layer) else layer(x, training=False)
+        values[id(layer.output)] = (relu(_pre_activation(layer, x)) if _has_relu(layer)
+                                    else layer(x, training=False))
         if layer is target:
             return values[id(layer.output)]
     raise AssertionError("unreachable: get_layer found the layer")
@@ -103,22 +107,27 @@ def unit_gradients(model: keras.Model, layer_name: str, images: np.ndarray, chan
     """
     relu = rule_relu(method)
     if len(model.get_layer(layer_name).output.shape) != 4:
-        raise ValueError(f"layer {layer_name} has no spatial map (units are addressed by row, col, channel)")
+        raise ValueError(f"layer {layer_name} has no spatial map (units are addressed by row, "
+                         "col, channel)")
     images = np.asarray(images, np.float32)
-    units = np.column_stack([np.asarray(positions).reshape(-1, 2), np.asarray(channels).reshape(-1)])
+    units = np.column_stack([np.asarray(positions).reshape(-1, 2),
+                             np.asarray(channels).reshape(-1)])
     if len(units) != len(images):
         raise ValueError(f"{len(images)} images but {len(units)} units")
     maps = np.empty(images.shape, np.float32)
     starts = range(0, len(images), batch_size)
-    for start in tqdm(starts, desc=f"{method} maps", unit="batch", disable=not progress or len(starts) < 2):
+    for start in tqdm(starts, desc=f"{method} maps", unit="batch",
+                      disable=not progress or len(starts) < 2):
         batch = tf.constant(images[start:start + batch_size])
-        index = np.column_stack([np.arange(len(batch)), units[start:start + batch_size]]).astype(np.int32)
-        maps[start:start + len(batch)] = _batch_gradients(model, layer_name, batch, tf.constant(index), relu)
+        index = np.column_stack([np.arange(len(batch)), units[start:start + batch_size]])
+        maps[start:start + len(batch)] = _batch_gradients(model, layer_name, batch,
+                                                          tf.constant(index.astype(np.int32)), relu)
     return maps
 
 
 def _batch_gradients(model, layer_name, images, index, relu) -> np.ndarray:
-    """Gradient of the sum of the indexed units (image, row, col, channel) with respect to images."""
+    """Gradient of the sum of the indexed units (image, row, col, channel) with respect to
+    images."""
     with tf.GradientTape() as tape:
         tape.watch(images)
         # In inference mode the images of a batch do not interact, so the gradient of the sum is

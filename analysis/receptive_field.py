@@ -51,7 +51,8 @@ def _geometry(layer) -> tuple[int, int, int]:
     if isinstance(layer, _POOL):
         kernel, dilation = _square(layer.pool_size, "pool size", layer), 1
     else:
-        kernel, dilation = _square(layer.kernel_size, "kernel", layer), _square(layer.dilation_rate, "dilation", layer)
+        kernel = _square(layer.kernel_size, "kernel", layer)
+        dilation = _square(layer.dilation_rate, "dilation", layer)
     stride = _square(layer.strides, "stride", layer)
     kernel = (kernel - 1) * dilation + 1
     pad = 0
@@ -71,14 +72,16 @@ def receptive_field(model: keras.Model, layer_name: str) -> ReceptiveField:
     """
     names = [layer.name for layer in model.layers]
     if layer_name not in names:
-        raise ValueError(f"no layer {layer_name!r}; conv/pool layers: {', '.join(spatial_layer_names(model))}")
+        raise ValueError(f"no layer {layer_name!r}; conv/pool layers: "
+                         f"{', '.join(spatial_layer_names(model))}")
     size, stride, start = 1, 1, 0
     for layer in model.layers[:names.index(layer_name) + 1]:
         if isinstance(layer, SPATIAL_LAYERS):
             kernel, s, pad = _geometry(layer)
             size, start, stride = size + (kernel - 1) * stride, start - pad * stride, stride * s
         elif not isinstance(layer, _POINTWISE):
-            raise ValueError(f"layer {layer.name} ({type(layer).__name__}) has no receptive field geometry")
+            raise ValueError(f"layer {layer.name} ({type(layer).__name__}) has no receptive "
+                             "field geometry")
     return ReceptiveField(size, stride, start)
 
 
@@ -94,7 +97,8 @@ def field_box(rf: ReceptiveField, row: int, col: int) -> tuple[int, int, int, in
     return top, left, top + rf.size, left + rf.size
 
 
-def crop_field(image: np.ndarray, box: tuple[int, int, int, int], fill: float | tuple = 0) -> np.ndarray:
+def crop_field(image: np.ndarray, box: tuple[int, int, int, int],
+               fill: float | tuple = 0) -> np.ndarray:
     """The patch of image inside box, full size: the part of the box outside the image is drawn
     as padding (fill), so a border unit's patch is not stretched and keeps its position."""
     top, left, bottom, right = box

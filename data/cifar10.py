@@ -21,8 +21,9 @@ META = "batches.meta"
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
 TARBALL = "cifar-10-python.tar.gz"
-HOW_TO_POINT = (f"pass --data-dir (or set CIFAR10_DIR) to a folder with {', '.join(TRAIN_BATCHES[:1])}"
-                f"..{TEST_BATCH} in the official python layout, or to {TARBALL}")
+HOW_TO_POINT = ("pass --data-dir (or set CIFAR10_DIR) to a folder with "
+                f"{', '.join(TRAIN_BATCHES[:1])}..{TEST_BATCH} in the official python layout, "
+                f"or to {TARBALL}")
 
 
 class DataError(ValueError):
@@ -77,13 +78,23 @@ def unpickle_batch(raw: bytes, name: str) -> dict:
 
 def _images_and_labels(batch: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
     data, labels = batch.get(b"data"), batch.get(b"labels")
-    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 or labels is None:
+    if (not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072
+            or labels is None):
         raise DataError(f"{name} is not a CIFAR-10 batch (no (N, 3072) 'data' array and 'labels')")
     if len(labels) != len(data):
         raise DataError(f"{name} is corrupt: {len(data)} images but {len(labels)} labels")
+    try:
+        labels = np.asarray(labels, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"{name} is corrupt: its labels are not integers") from None
+    bad = np.flatnonzero((labels < 0) | (labels >= len(CLASS_NAMES)))
+    if len(bad):
+        raise DataError(f"{name} is corrupt: image {bad[0]} has label {labels[bad[0]]}, outside "
+                        f"0-{len(CLASS_NAMES) - 1}"
+                        + (f" ({len(bad)} such labels)" if len(bad) > 1 else ""))
     # Rows hold 1024 R, 1024 G, 1024 B values: to (N, 32, 32, 3), channels last.
     images = data.astype(np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(images), np.asarray(labels, dtype=np.int64)
+    return np.ascontiguousarray(images), labels
 
 
 def _read_batches(read, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -132,14 +143,19 @@ def _load_keras() -> Cifar10:
                    y_test.ravel().astype(np.int64), "keras.datasets.cifar10")
 
 
-def resolve_source(data_dir: str | None) -> str | None:
-    """The local copy to read: --data-dir, else $CIFAR10_DIR, else None (Keras' download)."""
-    return data_dir or os.environ.get("CIFAR10_DIR") or None
+def resolve_source(data_dir: str | None, trained_on: str | None = None) -> str | None:
+    """The one rule for which copy a script reads: --data-dir, else $CIFAR10_DIR, else the copy
+    the run trained on (its config's data_dir) if it is still there, else None (Keras' download)."""
+    if data_dir or os.environ.get("CIFAR10_DIR"):
+        return data_dir or os.environ["CIFAR10_DIR"]
+    if trained_on and Path(trained_on).expanduser().exists():
+        return trained_on
+    return None
 
 
-def load_cifar10(data_dir: str | None = None) -> Cifar10:
-    """Load CIFAR-10 from data_dir (folder or tar.gz), else $CIFAR10_DIR, else Keras' download."""
-    source = resolve_source(data_dir)
+def load_cifar10(data_dir: str | None = None, trained_on: str | None = None) -> Cifar10:
+    """Load CIFAR-10 from the copy resolve_source picks: a folder, a tar.gz or Keras' download."""
+    source = resolve_source(data_dir, trained_on)
     if source is None:
         return _load_keras()
     path = Path(source).expanduser()
@@ -153,7 +169,8 @@ def load_cifar10(data_dir: str | None = None) -> Cifar10:
 SPLITS = ("test", "val", "train")
 
 
-def select_split(data: Cifar10, split: str, val_size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def select_split(data: Cifar10, split: str, val_size: int,
+                 limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels of one split, cut exactly as train.py cuts them: "val" is the last val_size
     training images, "train" the rest (its first `limit` images, for a run trained with --limit)."""
     if split not in SPLITS:

@@ -15,7 +15,8 @@ import numpy as np
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool = False,
-                 augment: bool = True, translate: int = 4, flip: bool = True, cutout: int = 0, seed: int = 0):
+                 augment: bool = True, translate: int = 4, flip: bool = True, cutout: int = 0,
+                 seed: int = 0):
     """Batches of (images, labels); shuffled and augmented when training (and augment)."""
     augment = training and augment
     if keras.backend.backend() == "tensorflow":
@@ -34,7 +35,8 @@ def _tf_dataset(x, y, batch_size, training, augment, translate, flip, cutout, se
         # with a parallel map, and different every epoch.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda example, pair: (_tf_augment(example[0], pair, translate, flip, cutout), example[1]),
+            lambda example, pair: (_tf_augment(example[0], pair, translate, flip, cutout),
+                                   example[1]),
             num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=training)
     dataset = dataset.map(lambda images, labels: (tf.cast(images, tf.float32), labels),
@@ -53,7 +55,8 @@ def _tf_augment(image, pair, translate: int, flip: bool, cutout: int):
         image = tf.image.stateless_random_flip_left_right(image, seed=seed + 1)
     if cutout:
         height, width = image.shape[0], image.shape[1]
-        centre = tf.random.stateless_uniform([2], seed=seed + 2, maxval=min(height, width), dtype=tf.int32)
+        centre = tf.random.stateless_uniform([2], seed=seed + 2, maxval=min(height, width),
+                                             dtype=tf.int32)
         inside_rows = _in_window(tf.range(height), centre[0], cutout)
         inside_cols = _in_window(tf.range(width), centre[1], cutout)
         keep = tf.logical_not(inside_rows[:, None] & inside_cols[None, :])
@@ -108,7 +111,8 @@ class _NumpyBatches(keras.utils.PyDataset):
             flipped = rng.random(n) < 0.5
             images[flipped] = images[flipped, :, ::-1]
         if self.cutout:
-            images = images * self._cutout_keep(images.shape[1], rng.integers(0, images.shape[1], size=(2, n)))
+            images = images * self._cutout_keep(images.shape[1],
+                                                rng.integers(0, images.shape[1], size=(2, n)))
         return images
 
     def _cutout_keep(self, size: int, centres: np.ndarray) -> np.ndarray:

@@ -1,35 +1,20 @@
-"""The report's network, its configuration and run folders.
+"""The report's network (network.py), its run configuration (config.py), losses, optimizers and
+the Task IV parameter table (summary.py)."""
 
-Import this package before Keras: it starts TensorFlow without the lines its C++ runtime prints at
-start-up (oneDNN notices, a failed CUDA probe on CPU machines), which no log level silences.
-"""
+from models.config import PRESETS, Config, ConfigError
 
-import os
-import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_NETWORK = ("BATCHNORM_CHOICES", "CONV_LAYERS", "DENSE_LAYERS", "build_from_config", "build_model")
 
 
-def _start_tensorflow_quietly() -> None:
-    # Those lines come from C++ before logging is configured, so the file descriptor itself is
-    # pointed at /dev/null while TensorFlow loads and probes its devices.
-    if "tensorflow" in sys.modules or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-        return
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow
+def __getattr__(name: str):
+    # The network's names import Keras, so they load on first use: `python -m models` runs this
+    # file before models/__main__.py, which must start TensorFlow quietly before Keras loads.
+    if name in _NETWORK:
+        from models import network
 
-            tensorflow.config.list_physical_devices("GPU")
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        return getattr(network, name)
+    raise AttributeError(f"module 'models' has no attribute {name!r}")
 
 
-_start_tensorflow_quietly()
-
-from models.config import PRESETS, Config  # noqa: E402
-from models.network import BATCHNORM_CHOICES, CONV_LAYERS, DENSE_LAYERS, build_model  # noqa: E402
-
-__all__ = ["BATCHNORM_CHOICES", "CONV_LAYERS", "DENSE_LAYERS", "PRESETS", "Config", "build_model"]
+__all__ = ["BATCHNORM_CHOICES", "CONV_LAYERS", "DENSE_LAYERS", "PRESETS", "Config", "ConfigError",
+           "build_from_config", "build_model"]

@@ -1,25 +1,30 @@
 """Print the report's Task IV parameter table and write it as Markdown: `python -m models`.
 
-    python -m models                        # the report's network; parameters.md in the current folder
+    python -m models                        # the report's network; ./parameters.md
     python -m models --batchnorm all --out logs/tables
 """
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+import cli
 
-from models.cli import main_with_errors
-from models.network import BATCHNORM_CHOICES, build_model
-from models.summary import summary_text, write_summary
+cli.start_quietly()
+
+import argparse  # noqa: E402 - TensorFlow starts quietly first
+from pathlib import Path  # noqa: E402
+
+from models.network import BATCHNORM_CHOICES, build_model  # noqa: E402
+from models.summary import summary_text, write_summary  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m models", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batchnorm", choices=BATCHNORM_CHOICES, default="output",
-                   help="batch-norm placement of the network to describe (default: output, the report's)")
-    p.add_argument("--out", default=".", help="folder for parameters.md (default: the current folder)")
+                   help="batch-norm placement of the network to describe (default: output, the "
+                   "report's)")
+    p.add_argument("--out", default=".", help="folder for parameters.md (default: the current "
+                   "folder)")
     args = p.parse_args(argv)
     model = build_model(args.batchnorm)
     print(summary_text(model), end="")
@@ -27,4 +32,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main_with_errors(main)
+    cli.main_with_errors(main)

@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 
+class ConfigError(ValueError):
+    """A setting is out of range or unknown; the message names it."""
+
+
 @dataclasses.dataclass
 class Config:
     preset: str = "report"
@@ -42,26 +46,106 @@ class Config:
     xla: bool = False
     strategy: str = "auto"
 
+    def __post_init__(self) -> None:
+        problem = next((message for message in _problems(self) if message), None)
+        if problem:
+            raise ConfigError(problem)
+
     def save(self, path: Path, runtime: dict[str, Any]) -> None:
         """Write the settings, plus what was resolved at run time (data source, versions...)."""
-        path.write_text(json.dumps({**dataclasses.asdict(self), "runtime": runtime}, indent=2) + "\n")
+        path.write_text(json.dumps({**dataclasses.asdict(self), "runtime": runtime},
+                                   indent=2) + "\n")
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> Config:
+        """Defaults, then the named preset's values, then the given settings (explicit flags)."""
+        preset = settings.get("preset", "report")
+        if preset not in PRESETS:
+            raise ConfigError(f"no preset {preset!r}; choose one of {', '.join(sorted(PRESETS))}")
+        return cls(**{**PRESETS[preset], **settings})
+
+    def differences(self, other: Config) -> dict[str, tuple[Any, Any]]:
+        """Fields whose values differ: name -> (this value, the other's)."""
+        mine, theirs = dataclasses.asdict(self), dataclasses.asdict(other)
+        return {k: (v, theirs[k]) for k, v in mine.items() if theirs[k] != v}
 
     @classmethod
     def load(cls, path: Path) -> Config:
-        saved = json.loads(Path(path).read_text())
+        """The settings of a config.json; unknown keys (the runtime block, old fields) are
+        ignored."""
+        try:
+            saved = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ConfigError(f"{path} cannot be read as a run's config ({error})") from None
+        if not isinstance(saved, dict):
+            raise ConfigError(f"{path} holds no settings (a JSON object is expected)")
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in saved.items() if k in names})
+        try:
+            return cls(**{k: v for k, v in saved.items() if k in names})
+        except (ConfigError, TypeError) as error:
+            raise ConfigError(f"{path}: {error}") from None
+
+
+IMAGE_SIZE = 32
+CHOICES = {"batchnorm": ("output", "all", "none"), "optimizer": ("adam", "adamw", "sgd", "rmsprop"),
+           "schedule": ("plateau", "cosine"), "precision": ("auto", "fp32", "bf16", "fp16"),
+           "strategy": ("auto", "mirrored", "multiworker")}
+
+
+def _between(config: Config, name: str, low: float, high: float, closed: str = "[)") -> str | None:
+    """A message if the field is outside the interval (closed tells which ends belong to it)."""
+    value = getattr(config, name)
+    inside = ((value >= low) if closed[0] == "[" else (value > low)) and (
+        (value <= high) if closed[1] == "]" else (value < high))
+    if inside:
+        return None
+    if high == float("inf"):
+        return (f"{name} must be {'above' if closed[0] == '(' else 'at least'} {low:g}, "
+                f"not {value!r}")
+    return f"{name} must be in {closed[0]}{low:g}, {high:g}{closed[1]}, not {value!r}"
+
+
+def _at_least(config: Config, name: str, low: int) -> str | None:
+    value = getattr(config, name)
+    return (None if value is None or value >= low
+            else f"{name} must be at least {low}, not {value!r}")
+
+
+def _problems(config: Config):
+    """Every check of a Config, lazily: the first message that is not None is the error."""
+    for name, choices in CHOICES.items():
+        if getattr(config, name) not in choices:
+            yield f"{name} must be one of {', '.join(choices)}, not {getattr(config, name)!r}"
+    if config.preset not in PRESETS:
+        yield f"preset must be one of {', '.join(sorted(PRESETS))}, not {config.preset!r}"
+    yield _between(config, "conv_dropout", 0, 1)
+    yield _between(config, "fc_dropout", 0, 1)
+    yield _between(config, "learning_rate", 0, float("inf"), "(]")
+    yield _between(config, "momentum", 0, 1)
+    yield _between(config, "weight_decay", 0, float("inf"))
+    yield _between(config, "label_smoothing", 0, 1)
+    yield _between(config, "decay_factor", 0, 1, "()")
+    for name in ("batch_size", "epochs", "val_size", "limit"):
+        yield _at_least(config, name, 1)
+    for name in ("patience", "warmup_epochs", "early_stop", "seed", "translate", "cutout"):
+        yield _at_least(config, name, 0)
+    # A shift of the whole image or a Cutout larger than it would blank every image.
+    yield _between(config, "translate", 0, IMAGE_SIZE, "[)")
+    yield _between(config, "cutout", 0, IMAGE_SIZE, "[]")
+    if config.schedule == "cosine" and config.warmup_epochs >= config.epochs:
+        yield f"warmup_epochs ({config.warmup_epochs}) must be fewer than epochs ({config.epochs})"
 
 
 # Named recipes. "report" is the report's settings. "tuned" keeps the same network and parameter
 # count and changes only the recipe: AdamW with decoupled weight decay, warm-up then cosine decay,
 # label smoothing, weaker dropout (0.1 after the conv blocks, 0.3 after the FC layers; the report's
 # 0.5 after every conv block left the network underfitting: 83.3% against 87.5% best validation
-# accuracy in the same 70-80 epochs), Cutout 16 in place of the conv dropout it lowers (with 0.2 conv
-# dropout and Cutout the network underfit: 86.9% train against 88.3% val) and a longer schedule.
+# accuracy in the same 70-80 epochs), Cutout 16 in place of the conv dropout it lowers (with 0.2
+# conv dropout and Cutout the network underfit: 86.9% train against 88.3% val) and a longer
+# schedule.
 PRESETS: dict[str, dict[str, Any]] = {
     "report": {},
-    "tuned": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05, "label_smoothing": 0.1,
-              "schedule": "cosine", "warmup_epochs": 3, "conv_dropout": 0.1, "fc_dropout": 0.3, "cutout": 16,
-              "epochs": 150},
+    "tuned": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05,
+              "label_smoothing": 0.1, "schedule": "cosine", "warmup_epochs": 3, "conv_dropout": 0.1,
+              "fc_dropout": 0.3, "cutout": 16, "epochs": 150},
 }

@@ -20,7 +20,8 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
     def call(self, y_true, y_pred):
         labels = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"),
                                    keras.ops.shape(y_pred)[-1])
-        return keras.losses.categorical_crossentropy(labels, y_pred, label_smoothing=self.label_smoothing)
+        return keras.losses.categorical_crossentropy(labels, y_pred,
+                                                     label_smoothing=self.label_smoothing)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "label_smoothing": self.label_smoothing}

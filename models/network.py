@@ -9,6 +9,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from models.config import Config
+
 BATCHNORM_CHOICES = ("output", "all", "none")
 
 # Per-channel mean and standard deviation of the CIFAR-10 training set (0-255 scale). Input
@@ -47,7 +49,8 @@ def build_model(batchnorm: str = "output", conv_dropout: float = 0.5, fc_dropout
         raise ValueError(f"batchnorm must be one of {BATCHNORM_CHOICES}, not {batchnorm!r}")
     inputs = keras.Input(shape=(32, 32, 3), name="input")
     scale = [1.0 / s for s in CIFAR10_STD]
-    x = layers.Rescaling(scale=scale, offset=[-m / s for m, s in zip(CIFAR10_MEAN, CIFAR10_STD, strict=True)],
+    x = layers.Rescaling(scale=scale,
+                         offset=[-m / s for m, s in zip(CIFAR10_MEAN, CIFAR10_STD, strict=True)],
                          name="standardize")(inputs)
     x = _conv(x, 64, "CONV1", batchnorm)
     x = layers.MaxPooling2D(2, name="POOL1")(x)
@@ -71,3 +74,8 @@ def build_model(batchnorm: str = "output", conv_dropout: float = 0.5, fc_dropout
     # float32 even under a mixed-precision policy: a bf16 softmax loses the small probabilities.
     outputs = layers.Activation("softmax", dtype="float32", name="softmax")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def build_from_config(config: Config) -> keras.Model:
+    """The network variant a run trained (batch-norm placement and dropout rates)."""
+    return build_model(config.batchnorm, config.conv_dropout, config.fc_dropout)

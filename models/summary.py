@@ -25,14 +25,16 @@ def summary_rows(model: keras.Model) -> list[dict]:
     for layer in model.layers:
         output_shape = tuple(layer.output.shape)
         # An InputLayer has no input tensor of its own; the report shows its shape on both sides.
-        input_shape = output_shape if isinstance(layer, layers.InputLayer) else tuple(layer.input.shape)
+        input_shape = (output_shape if isinstance(layer, layers.InputLayer)
+                       else tuple(layer.input.shape))
         rows.append({"layer": layer.name, "type": type(layer).__name__, "input_shape": input_shape,
                      "output_shape": output_shape, "params": layer.count_params()})
     return rows
 
 
 def _parts(model: keras.Model) -> tuple[list, list]:
-    """The layers before the first Flatten (convolutional part) and after it (fully connected part)."""
+    """The layers before the first Flatten (convolutional part) and after it (fully connected
+    part)."""
     flatten = next((i for i, layer in enumerate(model.layers) if isinstance(layer, layers.Flatten)),
                    len(model.layers))
     return model.layers[:flatten], model.layers[flatten + 1:]
@@ -67,7 +69,8 @@ def _shape(shape: tuple) -> str:
 
 
 def _totals_lines(model: keras.Model) -> list[tuple[str, str]]:
-    """(label, value) pairs shared by the text and Markdown forms; the value shows how it adds up."""
+    """(label, value) pairs shared by the text and Markdown forms; the value shows how it adds
+    up."""
     totals = summary_totals(model)
     conv_part, dense_part = _parts(model)
     conv_names = ", ".join(layer.name for layer in conv_part if layer.count_params())
@@ -75,7 +78,8 @@ def _totals_lines(model: keras.Model) -> list[tuple[str, str]]:
     fc = _fc_neurons(model)
     conv = _conv_neurons(model)
     frozen = [layer for layer in model.layers if layer.non_trainable_weights]
-    frozen_text = (f" ({', '.join(dict.fromkeys(v.name for layer in frozen for v in layer.non_trainable_weights))}"
+    frozen_names = dict.fromkeys(v.name for layer in frozen for v in layer.non_trainable_weights)
+    frozen_text = (f" ({', '.join(frozen_names)}"
                    f" of {', '.join(layer.name for layer in frozen)})") if frozen else ""
     return [
         ("Total params", f"{totals['total']:,}"),
@@ -83,7 +87,8 @@ def _totals_lines(model: keras.Model) -> list[tuple[str, str]]:
         ("Non-trainable params", f"{totals['non_trainable']:,}{frozen_text}"),
         ("Params in the convolutional layers", f"{totals['conv']:,} ({conv_names})"),
         ("Params in the fully connected layers", f"{totals['dense']:,} ({dense_names})"),
-        ("Neurons in the fully connected layers", f"{' + '.join(map(str, fc))} = {totals['fc_neurons']:,}"),
+        ("Neurons in the fully connected layers",
+         f"{' + '.join(map(str, fc))} = {totals['fc_neurons']:,}"),
         ("Neurons in the convolutional layers",
          f"{' + '.join('*'.join(map(str, s)) for s in conv)} = {totals['conv_neurons']:,}"),
     ]
@@ -96,20 +101,23 @@ def summary_text(model: keras.Model) -> str:
     widths = [max(len(row[i]) for row in [HEADER, *cells]) for i in range(4)]
 
     def line(row: tuple[str, ...]) -> str:
-        return "  ".join([*(c.ljust(w) for c, w in zip(row[:3], widths, strict=False)), row[3].rjust(widths[3])])
+        return "  ".join([*(c.ljust(w) for c, w in zip(row[:3], widths, strict=False)),
+                          row[3].rjust(widths[3])])
 
     rule = "-" * len(line(HEADER))
     totals = _totals_lines(model)
     label_width = max(len(label) for label, _ in totals)
-    return "\n".join([f"{model.name}: {len(cells)} layers", rule, line(HEADER), rule, *map(line, cells), rule,
-                      *(f"{label + ':':<{label_width + 1}} {value}" for label, value in totals)]) + "\n"
+    return "\n".join([f"{model.name}: {len(cells)} layers", rule, line(HEADER), rule,
+                      *map(line, cells), rule,
+                      *(f"{label + ':':<{label_width + 1}} {value}"
+                        for label, value in totals)]) + "\n"
 
 
 def summary_markdown(model: keras.Model) -> str:
     """The same table and totals as Markdown, for the report."""
     lines = ["| Layer | Type | Input shape | Output shape | Params |", "|---|---|---|---|---:|"]
-    lines += [f"| {r['layer']} | {r['type']} | {_shape(r['input_shape'])} | {_shape(r['output_shape'])} "
-              f"| {r['params']:,} |" for r in summary_rows(model)]
+    lines += [f"| {r['layer']} | {r['type']} | {_shape(r['input_shape'])} "
+              f"| {_shape(r['output_shape'])} | {r['params']:,} |" for r in summary_rows(model)]
     lines += ["", "| Quantity | Value |", "|---|---|"]
     lines += [f"| {label} | {value} |" for label, value in _totals_lines(model)]
     return "\n".join(lines) + "\n"

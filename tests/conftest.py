@@ -25,7 +25,8 @@ def make_images(n: int, seed: int) -> tuple[np.ndarray, list[int]]:
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n)
     base = np.stack([(labels * 25) % 256, (labels * 71) % 256, (labels * 131) % 256], -1)
-    images = np.clip(base[:, None, None, :] + rng.normal(0, 40, (n, 32, 32, 3)), 0, 255).astype(np.uint8)
+    noisy = base[:, None, None, :] + rng.normal(0, 40, (n, 32, 32, 3))
+    images = np.clip(noisy, 0, 255).astype(np.uint8)
     return images, labels.tolist()
 
 
@@ -37,14 +38,16 @@ def write_batch(path: Path, images: np.ndarray, labels: list[int], label: bytes)
     path.write_bytes(pickle.dumps(batch, protocol=2))
 
 
-def write_cifar(folder: Path, train_per_batch: int = TRAIN_PER_BATCH, test_images: int = TEST_IMAGES) -> Path:
+def write_cifar(folder: Path, train_per_batch: int = TRAIN_PER_BATCH,
+                test_images: int = TEST_IMAGES) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(1, 6):
         images, labels = make_images(train_per_batch, seed=i)
         write_batch(folder / f"data_batch_{i}", images, labels, f"training batch {i} of 5".encode())
     images, labels = make_images(test_images, seed=99)
     write_batch(folder / "test_batch", images, labels, b"testing batch 1 of 1")
-    meta = {b"label_names": [n.encode() for n in ("airplane", "automobile", "bird", "cat", "deer", "dog",
+    meta = {b"label_names": [n.encode() for n in ("airplane", "automobile", "bird", "cat", "deer",
+                                                    "dog",
                                                     "frog", "horse", "ship", "truck")]}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return folder
@@ -65,9 +68,11 @@ def tiny_tarball(tiny_cifar, tmp_path_factory) -> Path:
     return path
 
 
-def run_script(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_script(*args: str, timeout: float = 300,
+               env: dict | None = None) -> subprocess.CompletedProcess:
     """Run one of the project's scripts the way a user does, from the project root."""
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
 
 
@@ -75,9 +80,9 @@ def run_script(*args: str, timeout: float = 300, env: dict | None = None) -> sub
 def tiny_run(tiny_cifar, tmp_path_factory) -> Path:
     """A run folder made by train.py: 2 epochs on the tiny data, fp32, written like any real run."""
     out = tmp_path_factory.mktemp("runs")
-    result = run_script("train.py", "--data-dir", str(tiny_cifar), "--epochs", "2", "--val-size", "50",
-                        "--batch-size", "50", "--precision", "fp32", "--run", "tiny", "--out", str(out),
-                        "--verbose", "0")
+    result = run_script("train.py", "--data-dir", str(tiny_cifar), "--epochs", "2",
+                        "--val-size", "50", "--batch-size", "50", "--precision", "fp32",
+                        "--run", "tiny", "--out", str(out), "--verbose", "0")
     assert result.returncode == 0, result.stderr[-3000:]
     return out / "tiny"
 

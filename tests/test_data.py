@@ -1,4 +1,4 @@
-"""Loading CIFAR-10 (folder, tar.gz, environment, Keras), the safe unpickler and the input pipeline."""
+"""Loading CIFAR-10 (folder, tar.gz, environment, Keras), the safe unpickler, the input pipeline."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from conftest import make_images, run_script, write_batch
 
 from data import DataError, load_cifar10, make_dataset, split_validation
-from data.cifar10 import CLASS_NAMES
+from data.cifar10 import CLASS_NAMES, resolve_source
 from data.pipeline import _NumpyBatches
 
 
@@ -54,11 +54,12 @@ class _RunsCode:
         return (os.system, ("touch pwned",))
 
 
-def test_a_malicious_pickle_is_refused_without_running_code(tmp_path, tiny_cifar):
+def test_a_malicious_pickle_is_refused_without_running_code(tmp_path, tiny_cifar, monkeypatch):
     shutil.copytree(tiny_cifar, tmp_path / "c")
     (tmp_path / "c" / "data_batch_3").write_bytes(pickle.dumps({b"data": _RunsCode()}, protocol=2))
-    os.chdir(tmp_path)
-    with pytest.raises(DataError, match=r"data_batch_3 is not a CIFAR-10 batch \(refusing to load posix.system\)"):
+    monkeypatch.chdir(tmp_path)  # where "touch pwned" would write, if it ran
+    with pytest.raises(DataError, match=r"data_batch_3 is not a CIFAR-10 batch "
+                                        r"\(refusing to load posix.system\)"):
         load_cifar10(str(tmp_path / "c"))
     assert not (tmp_path / "pwned").exists()
 
@@ -76,9 +77,37 @@ def test_missing_and_corrupt_batches_are_named(tmp_path, tiny_cifar):
         load_cifar10(str(tmp_path / "nowhere"))
 
 
+@pytest.mark.parametrize("labels, message", [
+    ([3] * 59 + [10], "image 59 has label 10, outside 0-9"),
+    ([-1, 0] + [5] * 58, "image 0 has label -1, outside 0-9"),
+    ([12, 11] + [5] * 58, "image 0 has label 12, outside 0-9 (2 such labels)"),
+])
+def test_labels_outside_the_ten_classes_are_refused_at_load(tmp_path, tiny_cifar, labels, message):
+    shutil.copytree(tiny_cifar, tmp_path / "c")
+    images, _ = make_images(60, seed=4)
+    write_batch(tmp_path / "c" / "data_batch_4", images, labels, b"training batch 4 of 5")
+    with pytest.raises(DataError) as error:
+        load_cifar10(str(tmp_path / "c"))
+    assert str(error.value) == f"data_batch_4 is corrupt: {message}"
+
+
+def test_one_rule_picks_the_copy(tmp_path, monkeypatch):
+    trained_on = tmp_path / "trained"
+    trained_on.mkdir()
+    monkeypatch.delenv("CIFAR10_DIR", raising=False)
+    assert resolve_source("flag", str(trained_on)) == "flag"
+    assert resolve_source(None, str(trained_on)) == str(trained_on)
+    assert resolve_source(None, str(tmp_path / "gone")) is None  # then Keras' download
+    assert resolve_source(None, None) is None
+    monkeypatch.setenv("CIFAR10_DIR", "env")
+    assert resolve_source(None, str(trained_on)) == "env"
+    assert resolve_source("flag", str(trained_on)) == "flag"
+
+
 def test_offline_without_a_local_copy_is_one_line(monkeypatch):
     def offline():
-        raise Exception("URL fetch failure on https://example/cifar-10-python.tar.gz: None -- [Errno -3]\nmore")
+        raise Exception("URL fetch failure on https://example/cifar-10-python.tar.gz: None -- "
+                        "[Errno -3]\nmore")
 
     monkeypatch.delenv("CIFAR10_DIR", raising=False)
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
@@ -90,8 +119,10 @@ def test_offline_without_a_local_copy_is_one_line(monkeypatch):
     assert "--data-dir (or set CIFAR10_DIR)" in message
 
 
+@pytest.mark.slow
 def test_bad_data_dir_on_the_command_line_is_one_line_exit_2(tmp_path):
-    result = run_script("train.py", "--data-dir", str(tmp_path / "missing"), "--run", "x", "--out", str(tmp_path))
+    result = run_script("train.py", "--data-dir", str(tmp_path / "missing"), "--run", "x",
+                        "--out", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in result.stderr
@@ -118,7 +149,8 @@ def test_augmentation_translates_and_flips_each_image():
     images, labels = make_images(64, seed=4)
     batches = list(make_dataset(images, np.array(labels), batch_size=32, training=True, seed=1))
     assert [len(b[1]) for b in batches] == [32, 32]
-    out, out_labels = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+    out = np.concatenate([b[0] for b in batches])
+    out_labels = np.concatenate([b[1] for b in batches])
     changed = 0
     for augmented, label in zip(out, out_labels, strict=True):
         candidates = [i for i, lab in enumerate(labels) if lab == label]
@@ -128,7 +160,8 @@ def test_augmentation_translates_and_flips_each_image():
 
 
 def is_shift_or_flip(image: np.ndarray, augmented: np.ndarray, max_shift: int) -> bool:
-    padded = np.pad(image, ((max_shift, max_shift), (max_shift, max_shift), (0, 0))).astype("float32")
+    shift = (max_shift, max_shift)
+    padded = np.pad(image, (shift, shift, (0, 0))).astype("float32")
     for flip in (False, True):
         source = padded[:, ::-1] if flip else padded
         for dy in range(2 * max_shift + 1):
@@ -140,8 +173,11 @@ def is_shift_or_flip(image: np.ndarray, augmented: np.ndarray, max_shift: int) -
 
 def test_augmentation_is_deterministic_for_a_seed():
     images, labels = make_images(40, seed=5)
-    first = [b[0] for b in make_dataset(images, np.array(labels), batch_size=20, training=True, seed=7)]
-    again = [b[0] for b in make_dataset(images, np.array(labels), batch_size=20, training=True, seed=7)]
+    def batches():
+        return [b[0] for b in make_dataset(images, np.array(labels), batch_size=20, training=True,
+                                           seed=7)]
+
+    first, again = batches(), batches()
     np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
 
 
@@ -160,7 +196,8 @@ def test_cutout_zeroes_one_clipped_square_per_image(numpy_path):
         for augmented, index in zip(batch, order, strict=True):
             zeroed = np.all(augmented == 0, axis=-1)
             rows, cols = np.flatnonzero(zeroed.any(1)), np.flatnonzero(zeroed.any(0))
-            # One solid rectangle, 4-8 pixels a side (a square clipped by at most half at an edge) ...
+            # One solid rectangle, 4-8 pixels a side (a square clipped by at most half at an
+            # edge) ...
             assert zeroed.sum() == len(rows) * len(cols) and zeroed[np.ix_(rows, cols)].all()
             assert 4 <= len(rows) <= 8 and 4 <= len(cols) <= 8
             # ... and every other pixel untouched.
@@ -171,6 +208,7 @@ def test_cutout_zeroes_one_clipped_square_per_image(numpy_path):
 
 def test_no_augment_only_shuffles():
     images, labels = make_images(40, seed=6)
-    batches = list(make_dataset(images, np.array(labels), batch_size=20, training=True, augment=False))
+    batches = list(make_dataset(images, np.array(labels), batch_size=20, training=True,
+                                augment=False))
     out = np.concatenate([b[0] for b in batches])
     assert sorted(map(bytes, out.astype(np.uint8))) == sorted(map(bytes, images))

@@ -1,4 +1,5 @@
-"""The fused Adam and AdamW take the same steps as Keras' own, on one device and mirrored over two."""
+"""The fused Adam and AdamW take the same steps as Keras' own, on one device and mirrored over
+two."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def train(optimizer_class, scope=contextlib.nullcontext, **options) -> keras.Mod
     """Twelve steps of a small network, the same data and initial weights every time."""
     keras.utils.set_random_seed(0)
     with scope():
-        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)])
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                                  keras.layers.Dense(3)])
         model.compile(optimizer_class(learning_rate=0.01, **options), "mse")
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 8)).astype("float32"), rng.normal(size=(64, 3)).astype("float32")
@@ -51,14 +53,17 @@ from test_optimizers import train
 from models.optimizers import FusedAdam
 scope = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope
 expected, fused = train(keras.optimizers.Adam, scope), train(FusedAdam, scope)
-print(max(float(np.max(np.abs(a - b))) for a, b in zip(expected.get_weights(), fused.get_weights())))
+print(max(float(np.max(np.abs(a - b)))
+          for a, b in zip(expected.get_weights(), fused.get_weights())))
 print(max(float(np.max(np.abs(np.asarray(m.value.values[0]) - np.asarray(m.value.values[1]))))
           for m in fused.optimizer._momentums))
 """
 
 
+@pytest.mark.slow
 def test_fused_update_under_mirrored_strategy_equals_keras():
-    result = subprocess.run([sys.executable, "-c", MIRRORED], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", MIRRORED], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     weights_gap, replica_gap = map(float, result.stdout.split())
     assert weights_gap < 2e-6

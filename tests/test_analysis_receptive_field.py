@@ -33,7 +33,8 @@ def check_field(model: keras.Model, layer: str, units: list[tuple[int, int]]) ->
     """Pixels outside each unit's computed field leave all its channels unchanged; large changes
     to the field's outermost rows and columns inside the image change them."""
     rf = receptive_field(model, layer)
-    submodel = layer_model(model, layer) if layer in [lay.name for lay in model.layers[1:]] else model
+    names = [lay.name for lay in model.layers[1:]]
+    submodel = layer_model(model, layer) if layer in names else model
     rng = np.random.default_rng(1)
     base = rng.uniform(0, 255, (SIZE, SIZE, 3)).astype(np.float32)
     images, expect_change = [base], [None]
@@ -50,19 +51,22 @@ def check_field(model: keras.Model, layer: str, units: list[tuple[int, int]]) ->
             image = base.copy()
             image[rows, cols] = rng.uniform(-2000, 2000, image[rows, cols].shape)
             images.append(image)
-            expect_change.append((unit, True, f"rows {rows.start}:{rows.stop} cols {cols.start}:{cols.stop}"))
+            where = f"rows {rows.start}:{rows.stop} cols {cols.start}:{cols.stop}"
+            expect_change.append((unit, True, where))
     out = keras.ops.convert_to_numpy(submodel(np.stack(images), training=False))
     for i, (unit, change, what) in enumerate(expect_change[1:], start=1):
         before, after = out[0][unit], out[i][unit]
         if change:
-            assert np.abs(after - before).max() > 1e-3 * (np.abs(before).max() + 1), (layer, unit, what)
+            assert np.abs(after - before).max() > 1e-3 * (np.abs(before).max() + 1), (layer, unit,
+                                                                                       what)
         else:
-            np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5, err_msg=f"{layer} {unit} {what}")
+            np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5,
+                                       err_msg=f"{layer} {unit} {what}")
 
 
 def test_report_network_fields(network):
-    fields = {name: receptive_field(network, name) for name in ("CONV1", "POOL1", "CONV2", "POOL2", "CONV3",
-                                                               "CONV4", "POOL3")}
+    fields = {name: receptive_field(network, name)
+              for name in ("CONV1", "POOL1", "CONV2", "POOL2", "CONV3", "CONV4", "POOL3")}
     assert fields == {"CONV1": ReceptiveField(3, 1, -1), "POOL1": ReceptiveField(4, 2, -1),
                       "CONV2": ReceptiveField(8, 2, -3), "POOL2": ReceptiveField(10, 4, -3),
                       "CONV3": ReceptiveField(18, 4, -7), "CONV4": ReceptiveField(26, 4, -11),
@@ -85,7 +89,8 @@ def test_field_by_perturbation(network, layer):
     size = network.get_layer(layer).output.shape[1]
     last = size - 1
     # Corners and edges (fields cut by the image border) and one interior unit.
-    check_field(network, layer, [(0, 0), (0, last), (last, last), (last, 0), (size // 2, 1), (3 % size, last // 2)])
+    check_field(network, layer, [(0, 0), (0, last), (last, last), (last, 0), (size // 2, 1),
+                                 (3 % size, last // 2)])
 
 
 def test_even_kernels_strides_and_dilation_by_perturbation():

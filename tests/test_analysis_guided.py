@@ -1,8 +1,9 @@
-"""Guided backpropagation, saliency and deconvnet maps (analysis.guided) and guided_backprop.py."""
+"""Guided backpropagation, saliency and deconvnet maps (analysis.guided), their figures
+(analysis.guided_figures) and guided_backprop.py."""
 
 from __future__ import annotations
 
-import sys
+import shutil
 
 import keras
 import numpy as np
@@ -10,10 +11,13 @@ import pytest
 import tensorflow as tf
 from conftest import run_script
 
+import runs
+from analysis import AnalysisError
 from analysis.guided import METHODS, forward_to, render_map, unit_gradients
+from analysis.guided_figures import guided_figures
 from analysis.receptive_field import field_box, receptive_field
+from data import load_cifar10
 from models import build_model
-from models.cli import UserError, main_with_errors
 
 EPS = 1e-3  # Keras' BatchNormalization epsilon
 SCALE, OFFSET = np.array([0.02, 0.05]), np.array([-1.0, -3.0])
@@ -25,7 +29,8 @@ SCALE, OFFSET = np.array([0.02, 0.05]), np.array([-1.0, -3.0])
 
 @pytest.fixture(scope="module")
 def small():
-    """Rescaling -> conv(relu) -> batch norm -> max pool -> dropout -> conv(relu), random weights."""
+    """Rescaling -> conv(relu) -> batch norm -> max pool -> dropout -> conv(relu), random
+    weights."""
     rng = np.random.default_rng(0)
     inputs = keras.Input((6, 6, 2))
     x = keras.layers.Rescaling(SCALE.tolist(), OFFSET.tolist())(inputs)
@@ -36,8 +41,9 @@ def small():
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="C2")(x)
     model = keras.Model(inputs, x)
     w = {"k1": rng.normal(0, 0.5, (3, 3, 2, 3)), "b1": rng.normal(0, 0.3, 3),
-         "gamma": rng.uniform(0.5, 2, 3), "beta": rng.normal(0, 0.5, 3), "mean": rng.normal(0, 0.3, 3),
-         "var": rng.uniform(0.5, 2, 3), "k2": rng.normal(0, 0.5, (3, 3, 3, 4)), "b2": rng.uniform(0.2, 0.6, 4)}
+         "gamma": rng.uniform(0.5, 2, 3), "beta": rng.normal(0, 0.5, 3),
+         "mean": rng.normal(0, 0.3, 3), "var": rng.uniform(0.5, 2, 3),
+         "k2": rng.normal(0, 0.5, (3, 3, 3, 4)), "b2": rng.uniform(0.2, 0.6, 4)}
     w = {key: value.astype(np.float32) for key, value in w.items()}
     model.get_layer("C1").set_weights([w["k1"], w["b1"]])
     model.get_layer("BN1").set_weights([w["gamma"], w["beta"], w["mean"], w["var"]])
@@ -47,14 +53,17 @@ def small():
 
 
 def conv_forward(x, kernel, bias):
-    """3x3 'same' cross-correlation, stride 1: out[i, j] = sum x_pad[i + di, j + dj] @ kernel[di, dj]."""
+    """3x3 'same' cross-correlation, stride 1:
+    out[i, j] = sum x_pad[i + di, j + dj] @ kernel[di, dj]."""
     padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
     height, width = x.shape[:2]
-    return bias + sum(padded[di:di + height, dj:dj + width] @ kernel[di, dj] for di in range(3) for dj in range(3))
+    return bias + sum(padded[di:di + height, dj:dj + width] @ kernel[di, dj]
+                      for di in range(3) for dj in range(3))
 
 
 def conv_backward(grad, kernel):
-    """Gradient of conv_forward with respect to x: each output's gradient goes back through the filter."""
+    """Gradient of conv_forward with respect to x: each output's gradient goes back through
+    the filter."""
     height, width = grad.shape[:2]
     padded = np.zeros((height + 2, width + 2, kernel.shape[2]))
     for di in range(3):
@@ -80,12 +89,14 @@ def pool_backward(grad, switches):
 def relu_backward(grad, pre, method):
     """The three rules (Springenberg et al. 2015, Fig. 1): forward mask, backward mask, or both."""
     forward_mask, backward_mask = pre > 0, grad > 0
-    mask = {"saliency": forward_mask, "deconvnet": backward_mask, "guided": forward_mask & backward_mask}[method]
+    mask = {"saliency": forward_mask, "deconvnet": backward_mask,
+            "guided": forward_mask & backward_mask}[method]
     return grad * mask
 
 
 def reference(w, image, channel, row, col, method):
-    """d C2[row, col, channel] / d image, explicit forward then explicit backward pass, in float64."""
+    """d C2[row, col, channel] / d image, explicit forward then explicit backward pass, in
+    float64."""
     w = {key: value.astype(np.float64) for key, value in w.items()}
     bn_scale = w["gamma"] / np.sqrt(w["var"] + EPS)
     pre1 = conv_forward(image * SCALE + OFFSET, w["k1"], w["b1"])
@@ -110,7 +121,8 @@ def test_maps_equal_the_numpy_reference(small, method):
     outputs = [reference(w, image, 0, 0, 0, method)[1] for image in images]
     positions = np.array([np.unravel_index(out[..., c].argmax(), out.shape[:2]) for out, c in
                           zip(outputs, channels, strict=True)])
-    assert all(out[r, c, ch] > 0 for out, (r, c), ch in zip(outputs, positions, channels, strict=True))
+    assert all(out[r, c, ch] > 0
+               for out, (r, c), ch in zip(outputs, positions, channels, strict=True))
     maps = unit_gradients(model, "C2", images, channels, positions, method, batch_size=2)
     expected = np.stack([reference(w, image, ch, r, c, method)[0]
                          for image, ch, (r, c) in zip(images, channels, positions, strict=True)])
@@ -142,7 +154,8 @@ def test_saliency_is_the_plain_gradient(network, layer):
     x = tf.constant(images)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        units = tf.gather_nd(keras.Model(model.input, model.get_layer(layer).output)(x, training=False), index)
+        outputs = keras.Model(model.input, model.get_layer(layer).output)(x, training=False)
+        units = tf.gather_nd(outputs, index)
         total = tf.reduce_sum(units)
     expected = tape.gradient(total, x).numpy()
     maps = unit_gradients(model, layer, images, channels, positions, "saliency", batch_size=2)
@@ -153,8 +166,8 @@ def test_forward_walk_gives_the_layer_outputs(network):
     model, images = network
     for layer in ("standardize", "CONV1_BN", "DROP3", "CONV4"):
         expected = keras.Model(model.input, model.get_layer(layer).output)(images, training=False)
-        np.testing.assert_allclose(forward_to(model, layer, tf.constant(images)).numpy(), expected.numpy(),
-                                   rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(forward_to(model, layer, tf.constant(images)).numpy(),
+                                   expected.numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_model_unchanged_after_a_call(network):
@@ -177,12 +190,14 @@ def test_model_unchanged_after_a_call(network):
 
 @pytest.mark.parametrize("position", [(0, 0), (3, 4), (7, 7)])
 def test_maps_vanish_outside_the_receptive_field(network, position):
-    """The gradient of a unit is zero outside its field and not inside (checks both modules' geometry)."""
+    """The gradient of a unit is zero outside its field and not inside (checks both modules'
+    geometry)."""
     model, images = network
     top, left, bottom, right = field_box(receptive_field(model, "CONV4"), *position)
     inside = np.zeros((32, 32), bool)
     inside[max(top, 0):bottom, max(left, 0):right] = True
-    maps = np.abs(unit_gradients(model, "CONV4", images, [0, 1, 2], [position] * 3, "deconvnet")).max(axis=-1)
+    maps = unit_gradients(model, "CONV4", images, [0, 1, 2], [position] * 3, "deconvnet")
+    maps = np.abs(maps).max(axis=-1)
     assert maps[:, ~inside].max() == 0
     assert (maps[:, inside] > 0).mean() > 0.5
 
@@ -196,66 +211,105 @@ def test_render_map():
     np.testing.assert_allclose(signed[1, 1], [0.75, 0.5, 0.5])
     assert signed[3, 3].tolist() == [0.5, 0.5, 0.5]
     absolute = render_map(grad, "abs", percentile=100)
-    assert absolute.shape == (4, 4) and absolute[0, 0] == 1.0 and absolute[1, 1] == 0.5 and absolute[2, 2] == 0
+    assert absolute.shape == (4, 4) and absolute[0, 0] == 1.0
+    assert absolute[1, 1] == 0.5 and absolute[2, 2] == 0
     assert render_map(np.zeros((2, 2, 3)), "signed").tolist() == np.full((2, 2, 3), 0.5).tolist()
 
 
-# ---------------------------------------------------------------------------------------------
-# The script
+# The figures and the script
 
 
-def test_cli_writes_figures_and_maps(tiny_run, tiny_cifar, tmp_path):
-    result = run_script("guided_backprop.py", "--run", str(tiny_run), "--data-dir", str(tiny_cifar),
-                        "--method", "all", "-k", "3", "--images", "40", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "interesting CONV4 neurons" in result.stdout
-    names = {"all_CONV4_maps.npz", "compare_CONV4.png"}
-    names |= {f"{m}_CONV4{suffix}.png" for m in METHODS for suffix in ("", "_top3")}
-    assert {p.name for p in tmp_path.iterdir()} == names
-    for name in names - {"all_CONV4_maps.npz"}:
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    saved = np.load(tmp_path / "all_CONV4_maps.npz")
-    assert saved["neurons"].shape == (10,) and len(set(saved["neurons"].tolist())) == 10
-    assert saved["image_indices"].shape == (10, 3) and saved["image_indices"].max() < 40
+def test_guided_figures_write_maps_of_the_saved_units(tiny_run, tiny_cifar, tmp_path, capsys):
+    paths = guided_figures(tiny_run, tmp_path, method="all", k=3, images=40, count=4)
+    names = ["all_CONV4_maps.npz", *(f"{m}_CONV4{suffix}.png" for m in METHODS
+                                     for suffix in ("", "_top3")), "compare_CONV4.png"]
+    assert [p.name for p in paths] == names
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)  # no temporary files left
+    for path in paths[1:]:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = np.load(paths[0])
+    assert saved["neurons"].shape == (4,) and len(set(saved["neurons"].tolist())) == 4
+    assert str(saved["layer"]) == "CONV4" and str(saved["split"]) == "test"
+    assert saved["image_indices"].shape == (4, 3) and saved["image_indices"].max() < 40
     assert np.all(np.diff(saved["activations"], axis=1) <= 0)
     for method in METHODS:
-        assert saved[method].shape == (10, 3, 32, 32, 3)
-    from data import load_cifar10
-    from models.runs import load_run
-
+        assert saved[method].shape == (4, 3, 32, 32, 3)
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 4 and all(line.startswith("CONV4 neuron ") for line in printed)
+    assert [int(line.split()[2].rstrip(":")) for line in printed] == saved["neurons"].tolist()
     test = load_cifar10(str(tiny_cifar))
     np.testing.assert_array_equal(saved["images"], test.x_test[saved["image_indices"]])
     np.testing.assert_array_equal(saved["labels"], test.y_test[saved["image_indices"]])
     # The saved maps are the maps of the saved units, and the units are the saved activations.
-    model, _, _ = load_run(str(tiny_run))
+    model, _, _ = runs.load_network(tiny_run)
     neuron, images, positions = saved["neurons"][0], saved["images"][0], saved["positions"][0]
-    np.testing.assert_allclose(unit_gradients(model, "CONV4", images, [neuron] * 3, positions, "guided"),
+    np.testing.assert_allclose(unit_gradients(model, "CONV4", images, [neuron] * 3, positions,
+                                              "guided"), saved["guided"][0], rtol=1e-5, atol=1e-9)
+    layer = keras.Model(model.input, model.get_layer("CONV4").output)(images.astype(np.float32))
+    np.testing.assert_allclose(layer.numpy()[np.arange(3), positions[:, 0], positions[:, 1],
+                                             neuron], saved["activations"][0], rtol=1e-5)
+    rf = receptive_field(model, "CONV4")
+    assert saved["boxes"][0].tolist() == [list(field_box(rf, *pos)) for pos in positions]
+
+
+def test_guided_figures_by_hand_with_last_weights(tiny_run, tmp_path, capsys):
+    paths = guided_figures(tiny_run, tmp_path, which="last", neurons=[5, 1], k=2, images=20,
+                           render="abs", split="val")
+    assert [p.name for p in paths] == ["guided_CONV4_maps.npz", "guided_CONV4.png",
+                                       "guided_CONV4_top2.png"]
+    saved = np.load(paths[0])
+    assert saved["neurons"].tolist() == [5, 1] and str(saved["split"]) == "val"
+    assert capsys.readouterr().out == ("CONV4 neuron 5: picked by hand\n"
+                                       "CONV4 neuron 1: picked by hand\n")
+    model, _, _ = runs.load_network(tiny_run, "last")
+    np.testing.assert_allclose(unit_gradients(model, "CONV4", saved["images"][0], [5, 5],
+                                              saved["positions"][0], "guided"),
                                saved["guided"][0], rtol=1e-5, atol=1e-9)
-    layer = keras.Model(model.input, model.get_layer("CONV4").output)(images.astype(np.float32)).numpy()
-    np.testing.assert_allclose(layer[np.arange(3), positions[:, 0], positions[:, 1], neuron],
-                               saved["activations"][0], rtol=1e-5)
 
 
-def test_bad_layer_is_one_line_and_status_2(tiny_run, tiny_cifar, tmp_path, monkeypatch, capsys):
-    import guided_backprop
+def test_bad_neurons_layers_and_options_fail_before_any_work(tiny_run, tmp_path):
+    nowhere = str(tmp_path / "nowhere")  # no data: the checks come before reading it
+    out = tmp_path / "out"
+    with pytest.raises(AnalysisError, match=r"^layer CONV4 has channels 0 to 255; no 256, 999$"):
+        guided_figures(tiny_run, out, data_dir=nowhere, neurons=[3, 256, 999])
+    with pytest.raises(AnalysisError, match=r"^no conv or pool layer 'FC1' in the network; choose "
+                                            r"one of CONV1, POOL1, CONV2, POOL2, CONV3, CONV4, "
+                                            r"POOL3$"):
+        guided_figures(tiny_run, out, data_dir=nowhere, layer="FC1")
+    with pytest.raises(AnalysisError, match=r"^k must be at least 1, not 0$"):
+        guided_figures(tiny_run, out, k=0)
+    with pytest.raises(AnalysisError, match=r"^the number of neurons must be at least 1, not 0$"):
+        guided_figures(tiny_run, out, count=0)
+    with pytest.raises(AnalysisError, match=r"^method must be one of guided, saliency, deconvnet "
+                                            r"or all, not 'x'$"):
+        guided_figures(tiny_run, out, method="x")
+    with pytest.raises(AnalysisError, match=r"^render must be one of standard, signed, abs"):
+        guided_figures(tiny_run, out, render="x")
+    assert not out.exists()
 
-    monkeypatch.setattr(sys, "argv", ["guided_backprop.py", "--run", str(tiny_run), "--data-dir", str(tiny_cifar),
-                                      "--layer", "FC1", "--out", str(tmp_path)])
-    with pytest.raises(SystemExit) as exit_info:
-        main_with_errors(guided_backprop.main)
-    assert exit_info.value.code == 2
-    assert capsys.readouterr().err == ("error: no conv or pool layer 'FC1' in the network; choose one of CONV1, "
-                                       "POOL1, CONV2, POOL2, CONV3, CONV4, POOL3\n")
+
+@pytest.mark.slow
+def test_cli_writes_figures_and_maps_into_the_run_s_figures(tiny_run, tiny_cifar, tmp_path):
+    run = shutil.copytree(tiny_run, tmp_path / "run")  # the shared run stays as it is
+    result = run_script("guided_backprop.py", "--run", str(run), "--data-dir", str(tiny_cifar),
+                        "--method", "saliency", "-k", "3", "--images", "40", "--count", "2",
+                        "--which", "last")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("CONV4 neuron ") == 2
+    figures = run / "figures"
+    assert sorted(p.name for p in figures.iterdir()) == [
+        "saliency_CONV4.png", "saliency_CONV4_maps.npz", "saliency_CONV4_top3.png"]
+    assert f"wrote {figures / 'saliency_CONV4.png'}" in result.stdout
+    assert np.load(figures / "saliency_CONV4_maps.npz")["saliency"].shape == (2, 3, 32, 32, 3)
 
 
-def test_bad_neurons_and_k(tiny_run, tiny_cifar, tmp_path):
-    from analysis.activations import parse_channels
-    from guided_backprop import make_figures
-
-    with pytest.raises(UserError, match=r"layer CONV4 has channels 0\.\.255; no 256, 999"):
-        make_figures(tiny_run, tmp_path, str(tiny_cifar), neurons=[3, 256, 999], images=20)
-    with pytest.raises(UserError, match="--neurons takes channel numbers separated by commas"):
-        parse_channels("3,x")
-    with pytest.raises(UserError, match="-k must be at least 1"):
-        make_figures(tiny_run, tmp_path, str(tiny_cifar), k=0)
+@pytest.mark.slow
+def test_cli_bad_layer_is_one_line_and_status_2(tiny_run, tiny_cifar, tmp_path):
+    result = run_script("guided_backprop.py", "--run", str(tiny_run), "--data-dir",
+                        str(tiny_cifar), "--layer", "FC1", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == ("error: no conv or pool layer 'FC1' in the network; choose one of "
+                             "CONV1, POOL1, CONV2, POOL2, CONV3, CONV4, POOL3\n")
+    result = run_script("guided_backprop.py", "--run", str(tiny_run), "-k", "0")
+    assert result.returncode == 2 and "argument -k/--k: must be at least 1, not 0" in result.stderr
     assert not list(tmp_path.iterdir())

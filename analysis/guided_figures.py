@@ -1,0 +1,148 @@
+"""Figures of gradient maps for neurons of a conv or pool layer (the report's Task VII, second
+part): guided backpropagation, saliency or deconvnet maps (analysis.guided) of each chosen
+neuron's maximal unit in the images that excite it most.
+
+The neurons are chosen by analysis.selection (by hand, or by class purity) among the top-k
+images of every channel, as the neuron figures find them. For the layer L and a method M,
+guided_figures writes:
+
+  M_L.png          per neuron: its top image with the unit's receptive field outlined, the map,
+                   the image patch and the map cropped to the field
+  M_L_topK.png     per neuron: its top-k patches above their maps
+  compare_L.png    with method "all": the three methods side by side
+  M_L_maps.npz     the raw maps (one array per method) with the images, units and receptive-field
+                   boxes, for other tools ("all" as M with method "all")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from analysis import AnalysisError
+from analysis.activations import TopActivations, top_activations
+from analysis.figures import DPI, Cell, grid_figure, save_figure
+from analysis.guided import METHODS, STANDARD_STYLE, STYLES, render_map, unit_gradients
+from analysis.inputs import check_counts, load_inputs
+from analysis.receptive_field import ReceptiveField, crop_field, field_box, receptive_field
+from analysis.selection import check_neurons, choose_neurons, describe
+from data import CLASS_NAMES
+from runs import atomic_save
+
+PADDING = 1.0  # the part of a border unit's field outside the image is drawn white
+RENDERS = ("standard", *STYLES)  # standard: each method's usual rendering (STANDARD_STYLE)
+
+
+class Selection:
+    """The chosen neurons' top-k images, units and receptive-field boxes, as (neurons, k) arrays."""
+
+    def __init__(self, top: TopActivations, neurons: list[int], x: np.ndarray, y: np.ndarray,
+                 rf: ReceptiveField):
+        self.neurons = np.asarray(neurons)
+        self.image_indices = top.images[self.neurons]  # (n, k)
+        self.positions = top.positions[self.neurons]  # (n, k, 2)
+        self.activations = top.values[self.neurons]
+        self.images, self.labels = x[self.image_indices], y[self.image_indices]
+        self.boxes = np.array([[field_box(rf, *pos) for pos in row] for row in self.positions])
+        self.k = self.image_indices.shape[1]
+
+    def gradients(self, model: keras.Model, layer: str, method: str, batch_size: int,
+                  progress: bool) -> np.ndarray:
+        """method's map of every (neuron, top image)'s unit, shaped (neurons, k, H, W, 3)."""
+        channels = np.repeat(self.neurons, self.k)
+        flat = unit_gradients(model, layer, self.images.reshape(-1, *self.images.shape[2:]),
+                              channels, self.positions.reshape(-1, 2), method, batch_size,
+                              progress)
+        return flat.reshape(self.images.shape)
+
+
+def save_maps(path: Path, sel: Selection, maps: dict[str, np.ndarray], layer: str,
+              split: str) -> Path:
+    """The maps with everything needed to read them, as one compressed npz, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save(path, lambda tmp: np.savez_compressed(
+        tmp, layer=layer, split=split, neurons=sel.neurons, image_indices=sel.image_indices,
+        positions=sel.positions, activations=sel.activations, labels=sel.labels, boxes=sel.boxes,
+        images=sel.images, **maps))
+    return path
+
+
+def _style(method: str, render: str) -> str:
+    return STANDARD_STYLE[method] if render == "standard" else render
+
+
+def unit_figure(path: Path, sel: Selection, maps: dict[str, np.ndarray], render: str,
+                layer: str) -> Path:
+    """Per neuron (a row), its top image: the image with the unit's field outlined, each
+    method's map, the image patch the unit sees, and each map cropped to that patch."""
+    rows, labels = [], []
+    for i, neuron in enumerate(sel.neurons):
+        image, box = sel.images[i, 0] / 255.0, tuple(sel.boxes[i, 0])
+        rendered = {m: render_map(maps[m][i, 0], _style(m, render)) for m in maps}
+        rows.append([Cell(image, "image", box=box), *(Cell(r, m) for m, r in rendered.items()),
+                     Cell(crop_field(image, box, PADDING), "field"),
+                     *(Cell(crop_field(r, box, PADDING), f"{m}, field")
+                       for m, r in rendered.items())])
+        labels.append(f"neuron {neuron}\n{CLASS_NAMES[sel.labels[i, 0]]}\n"
+                      f"{sel.activations[i, 0]:.3g}")
+    title = (f"{layer}: {', '.join(maps)} maps of each neuron's maximal unit on its most "
+             "exciting image")
+    return save_figure(grid_figure(rows, title=title, labels=labels), path, dpi=DPI)
+
+
+def topk_figure(path: Path, sel: Selection, maps: np.ndarray, method: str, render: str,
+                layer: str) -> Path:
+    """Per neuron two rows: the patches of its top-k images that its maximal units see, and
+    their maps."""
+    rows, labels = [], []
+    for i, neuron in enumerate(sel.neurons):
+        boxes = [tuple(box) for box in sel.boxes[i]]
+        rows.append([Cell(crop_field(image / 255.0, box, PADDING),
+                          f"{CLASS_NAMES[label]} {value:.3g}")
+                     for image, box, label, value in zip(sel.images[i], boxes, sel.labels[i],
+                                                         sel.activations[i], strict=True)])
+        rows.append([Cell(crop_field(render_map(grad, _style(method, render)), box, PADDING))
+                     for grad, box in zip(maps[i], boxes, strict=True)])
+        labels += [f"neuron {neuron}", method]
+    title = f"{layer}: top-{sel.k} image patches of each neuron and their {method} maps"
+    return save_figure(grid_figure(rows, title=title, labels=labels), path, dpi=DPI)
+
+
+def guided_figures(run: str | Path, out: Path, *, which: str = "best", data_dir: str | None = None,
+                   layer: str = "CONV4", neurons: list[int] | None = None, count: int = 10,
+                   method: str = "guided", k: int = 9, split: str = "test",
+                   images: int | None = None, render: str = "standard", batch_size: int = 250,
+                   progress: bool = False) -> list[Path]:
+    """The maps of run's chosen neurons, written with their figures into out; returns the paths.
+
+    The top-k images of every channel are searched among the first `images` images of split
+    (None: all); neurons are the channels to explain (None: the `count` purest). method is one
+    of analysis.guided.METHODS, or "all" for the three and a side-by-side figure; render is
+    "standard" (each method's usual rendering) or one of analysis.guided.STYLES. Prints why
+    each neuron was chosen.
+    """
+    if method not in (*METHODS, "all"):
+        raise AnalysisError(f"method must be one of {', '.join(METHODS)} or all, not {method!r}")
+    if render not in RENDERS:
+        raise AnalysisError(f"render must be one of {', '.join(RENDERS)}, not {render!r}")
+    check_counts(("k", k), ("the number of neurons", count), ("the batch size", batch_size))
+    out = Path(out)
+    inputs = load_inputs(run, which=which, data_dir=data_dir, split=split, images=images,
+                         check=lambda model: check_neurons(model, layer, neurons))
+    model, x, y = inputs.model, inputs.images, inputs.labels
+    top = top_activations(model, layer, x, k=k, batch_size=batch_size, progress=progress)
+    chosen = choose_neurons(top, y, neurons=neurons, count=count)
+    print("\n".join(describe(layer, chosen)))
+    sel = Selection(top, [c.channel for c in chosen], x, y, receptive_field(model, layer))
+    methods = METHODS if method == "all" else (method,)
+    maps = {m: sel.gradients(model, layer, m, batch_size, progress) for m in methods}
+    paths = [save_maps(out / f"{method}_{layer}_maps.npz", sel, maps, layer, split)]
+    for m in methods:
+        paths.append(unit_figure(out / f"{m}_{layer}.png", sel, {m: maps[m]}, render, layer))
+        paths.append(topk_figure(out / f"{m}_{layer}_top{sel.k}.png", sel, maps[m], m, render,
+                                 layer))
+    if method == "all":
+        paths.append(unit_figure(out / f"compare_{layer}.png", sel, maps, render, layer))
+    return paths

@@ -1,0 +1,92 @@
+"""Flags that mean the same in every script."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import runs
+
+DATA_DIR_HELP = ("CIFAR-10 folder or tar.gz (default: $CIFAR10_DIR, else the copy the run trained "
+                 "on, else Keras' download)")
+
+
+def at_least(minimum: int):
+    """An argparse type: an integer no smaller than minimum, else argparse's one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
+
+
+def channel_list(text: str) -> list[int]:
+    """An argparse type for --neurons: channel numbers separated by commas."""
+    try:
+        picked = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        picked = []
+    if not picked:
+        raise argparse.ArgumentTypeError(
+            f"takes channel numbers separated by commas, e.g. 3,17,40 (not {text!r})")
+    return picked
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_run_arguments(p: argparse.ArgumentParser, images: int | None = None,
+                      batch_size: int = 250, what: str = "figures") -> None:
+    """The analysis scripts' shared flags: which run and weights, which images, where to write."""
+    p.add_argument("--run", required=True, help="run name under logs/ or a path to a run folder")
+    p.add_argument("--which", choices=("best", "last"), default="best",
+                   help="the run's best-on-validation or last weights (default: best)")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument("--split", choices=("test", "val", "train"), default="test",
+                   help="images to analyse (default: test; val and train cut as training cut them)")
+    p.add_argument("--images", type=at_least(1), default=images,
+                   help=f"the first N images of the split (default: {images or 'all'})")
+    p.add_argument("--batch-size", type=at_least(1), default=batch_size,
+                   help=f"images per forward pass (default: {batch_size})")
+    p.add_argument("--out",
+                   help=f"folder this script writes its {what} into (default: RUN/figures)")
+
+
+def add_neuron_arguments(p: argparse.ArgumentParser, what: str = "show") -> None:
+    """Which neurons of --layer: by hand (--neurons), else the --count purest by their top -k."""
+    p.add_argument("--layer", default="CONV4", help="conv or pool layer (default: CONV4)")
+    p.add_argument("-k", "--k", type=at_least(1), default=9,
+                   help="top images per neuron (default: 9)")
+    p.add_argument("--neurons", type=channel_list,
+                   help=f"channels to {what}, e.g. 3,17,40 (default: the purest)")
+    p.add_argument("--count", type=at_least(1), default=10,
+                   help="how many neurons to choose automatically (default: 10)")
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """--out, else the run folder's figures/."""
+    return Path(args.out) if args.out else runs.find_run(args.run) / runs.FIGURES
+
+
+def print_written(paths: list[Path]) -> None:
+    for path in paths:
+        print(f"wrote {path}")
+
+
+def run_options(args: argparse.Namespace) -> dict:
+    """add_run_arguments' values as the analysis functions' keyword arguments."""
+    return {"which": args.which, "data_dir": args.data_dir, "split": args.split,
+            "images": args.images, "batch_size": args.batch_size}
+
+
+def neuron_options(args: argparse.Namespace) -> dict:
+    """add_neuron_arguments' values as the analysis functions' keyword arguments."""
+    return {"layer": args.layer, "k": args.k, "neurons": args.neurons, "count": args.count}

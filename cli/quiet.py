@@ -1,0 +1,29 @@
+"""Start TensorFlow without the lines its C++ runtime prints at start-up."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def start_quietly() -> None:
+    """Load TensorFlow with its start-up notices (oneDNN, a failed CUDA probe on CPU machines)
+    silenced; call it first, before anything imports Keras.
+
+    Those lines come from C++ before logging is configured, so no log level silences them: file
+    descriptor 2 is pointed at /dev/null while TensorFlow loads and probes its devices, then put
+    back. A library import never does this; the scripts call it explicitly.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow
+
+            tensorflow.config.list_physical_devices("GPU")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -1,0 +1,12 @@
+"""The report: run folders in, report.md, report.html, report.json and figures/ out.
+
+runs.py reads a run folder as the report sees it, comparisons.py recognises the study runs by
+their Config (the studies are training.studies'), settings.py derives the Task III table from a
+Config, plots.py draws, analyses.py calls the analysis package for Tasks VI and VII, sections.py
+assembles each section from page blocks (pages.py, which renders Markdown and HTML), and
+build.py writes it all. report.py is its command line.
+"""
+
+from reporting.build import build_report
+
+__all__ = ["build_report"]

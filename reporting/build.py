@@ -1,0 +1,83 @@
+"""build_report: every section of the report from run folders, written as report.md,
+report.html, report.json and figures/."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from data.cifar10 import resolve_source
+from evaluation import evaluate_run
+from reporting.analyses import ANALYSES, analysis_section
+from reporting.comparisons import COMPARISONS, members
+from reporting.pages import Missing, Section, Table, to_html, to_markdown
+from reporting.runs import Run, load_run, run_numbers
+from reporting.sections import (
+    best_section,
+    curves_section,
+    runs_section,
+    study_section,
+    summary_section,
+)
+from runs import WEIGHTS, RunError, atomic_write_text
+
+
+def evaluate_main(main: Run, data_dir: str | None, batch_size: int) -> None:
+    """evaluate.py's numbers for the main run when its JSON is absent but weights and data are
+    there; otherwise the page says why they are missing."""
+    if main.evaluation or not data_dir:
+        return
+    if not (main.folder / WEIGHTS["best"]).exists():
+        main.evaluation_missing = f"{main.folder} has no {WEIGHTS['best']}"
+        return
+    try:
+        main.evaluation = evaluate_run(str(main.folder), which="best", split="test",
+                                       data_dir=data_dir, batch_size=batch_size)
+    except Exception as error:  # the curves and tables do not need it; the page says why
+        main.evaluation_missing = f"evaluate.py could not run: {type(error).__name__}: {error}"
+        print(f"warning: {main.evaluation_missing}", file=sys.stderr)
+
+
+def build_report(run_args: list[str], out: Path, *, data_dir: str | None = None,
+                 batch_size: int = 500, analyses: bool = True) -> dict[str, Path]:
+    """Write report.md, report.html, report.json and figures/ into out; return the pages' paths.
+
+    The first run is the main run (Tasks I-IV, VI, VII); the others are recognised as study runs
+    by their Config. The CIFAR-10 copy is data's one rule, with the main run's own copy as the
+    one it trained on.
+    """
+    runs = [load_run(arg) for arg in run_args]
+    unfinished = [run for run in runs if not run.history]
+    if runs[0] in unfinished:
+        raise RunError(f"the main run {runs[0].folder} has no finished epoch in history.csv "
+                       f"(train it first)")
+    runs = [run for run in runs if run not in unfinished]
+    main = runs[0]
+    data_dir = resolve_source(data_dir, trained_on=main.config.data_dir)
+    evaluate_main(main, data_dir, batch_size)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = out / "figures"
+    sections = [runs_section(runs, unfinished), curves_section(main, figures), best_section(main),
+                summary_section(main),
+                *(study_section(comparison, runs, figures) for comparison in COMPARISONS),
+                *(analysis_section(analysis, main, figures, data_dir=data_dir, skip=not analyses)
+                  for analysis in ANALYSES)]
+    missing = [block for section in sections for block in section.blocks
+               if isinstance(block, Missing)]
+    if missing:
+        sections.append(Section("Missing", [Table(["what", "why", "command"],
+                                                  [[m.what, m.reason, m.command]
+                                                   for m in missing])]))
+    title = f"CIFAR-10 report (CS7011 PA2), main run {main.name}"
+    pages = {"markdown": out / "report.md", "html": out / "report.html",
+             "json": out / "report.json"}
+    studies = {c.key: {variant.label: run.name for variant, run in members(c, runs)}
+               for c in COMPARISONS}
+    summary = {"main": main.name, "runs": [run_numbers(run) for run in runs], "studies": studies,
+               "missing": [m.what for m in missing]}
+    atomic_write_text(pages["markdown"], to_markdown(title, sections, out))
+    atomic_write_text(pages["html"], to_html(title, sections))
+    atomic_write_text(pages["json"], json.dumps(summary, indent=2) + "\n")
+    return pages

@@ -1,0 +1,98 @@
+"""The report's plots: the main run's learning curves (Task I) and the study overlays, each saved
+as PNG and PDF with analysis.figures.save_figure, so that a rebuild writes the same bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import MaxNLocator
+
+from analysis.figures import save_figure
+from reporting.comparisons import Comparison
+from reporting.pages import Figure, loss, percent
+from reporting.runs import Run, run_numbers
+from training.studies import Variant
+
+SPLITS = {"train": "train", "val": "validation", "test": "test"}  # history.csv prefix -> name
+PNG_DPI = 120
+
+
+def save_plot(fig: MplFigure, figures: Path, stem: str, caption: str) -> Figure:
+    """PNG for the pages, PDF for print. The figures are made without pyplot (no global state
+    to clean up, no backend to choose), so there is nothing to close."""
+    png = save_figure(fig, figures / f"{stem}.png", dpi=PNG_DPI, close=False)
+    pdf = save_figure(fig, figures / f"{stem}.pdf", close=False)
+    return Figure(png, caption, pdf)
+
+
+def plot_curves(run: Run, metric: str, figures: Path) -> Figure:
+    """Task I: train, validation and test curves of one metric, the best validation epoch
+    marked."""
+    epochs, best = run.column("epoch"), run.best
+    fig = MplFigure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
+    scale = 100 if metric == "accuracy" else 1
+    for split, name in SPLITS.items():
+        ax.plot(epochs, [scale * v for v in run.column(f"{split}_{metric}")], label=name,
+                marker=".")
+    ax.axvline(best["epoch"], color="grey", linestyle=":",
+               label=f"best validation accuracy (epoch {best['epoch']:g})")
+    ax.plot(best["epoch"], scale * best[f"val_{metric}"], marker="*", markersize=14, color="C1")
+    ax.set(xlabel="epoch",
+           ylabel="accuracy (%)" if metric == "accuracy" else "negative log-likelihood",
+           title=f"model {metric} ({run.name})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    n = run_numbers(run)
+    if metric == "loss":
+        caption = (f"Negative log-likelihood per epoch of run {run.name} on train, validation and "
+                   f"test. At the best validation epoch ({n['best_epoch']} of {n['epochs']}): "
+                   f"train {loss(n['train_loss_at_best'])}, validation "
+                   f"{loss(n['val_loss_at_best'])}, test {loss(n['test_loss_at_best'])}. The train "
+                   f"loss is Keras' running mean over the epoch with dropout and augmentation on.")
+    else:
+        caption = (f"Accuracy per epoch of run {run.name}. Best validation accuracy "
+                   f"{percent(n['best_val_accuracy'])} at epoch {n['best_epoch']}; test accuracy "
+                   f"of those weights {percent(n['test_accuracy_at_best'])}; last train accuracy "
+                   f"{percent(n['last_train_accuracy'])}.")
+    return save_plot(fig, figures, f"task1-{metric}", caption)
+
+
+def plot_study(comparison: Comparison, members: list[tuple[Variant, Run]], split: str,
+               figures: Path) -> Figure:
+    """One split of a study: loss and accuracy per epoch of every configuration, overlaid."""
+    fig = MplFigure(figsize=(11, 4.5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    for i, (variant, run) in enumerate(members):
+        colour, line = comparison.style(run.config, i)
+        epochs = run.column("epoch")
+        left.plot(epochs, run.column(f"{split}_loss"), color=colour, linestyle=line,
+                  label=variant.label)
+        right.plot(epochs, [100 * v for v in run.column(f"{split}_accuracy")], color=colour,
+                   linestyle=line, label=variant.label)
+    left.set(xlabel="epoch", ylabel="negative log-likelihood", title=f"{SPLITS[split]} loss")
+    right.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{SPLITS[split]} accuracy")
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    right.legend()
+    return save_plot(fig, figures, f"{comparison.key}-{split}",
+                     study_caption(comparison, members, split))
+
+
+def study_caption(comparison: Comparison, members: list[tuple[Variant, Run]], split: str) -> str:
+    """What the overlay shows, and the numbers of each line that the split is about."""
+    what = (f"{comparison.title.split(': ')[-1].capitalize()}: {SPLITS[split]} loss and accuracy "
+            f"per epoch. ")
+    if split == "train":
+        return what + "Last epoch: " + "; ".join(
+            f"{v.label} {loss(run.history[-1]['train_loss'])} / "
+            f"{percent(run.history[-1]['train_accuracy'])}" for v, run in members) + "."
+    if split == "val":
+        return what + "Best validation accuracy: " + "; ".join(
+            f"{v.label} {percent(run.best['val_accuracy'])} (epoch {run.best['epoch']:g})"
+            for v, run in members) + "."
+    return what + "Test accuracy at the best validation epoch: " + "; ".join(
+        f"{v.label} {percent(run.best['test_accuracy'])}" for v, run in members) + "."

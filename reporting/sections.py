@@ -1,0 +1,103 @@
+"""The report's sections, each a list of page blocks: the runs, Task I's curves, Tasks II/III
+(best weights and settings), Task IV (the network) and the study figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from data import CLASS_NAMES
+from models.network import build_from_config
+from models.summary import summary_markdown
+from reporting.comparisons import Comparison, describe, members
+from reporting.pages import Missing, Section, Table, Text, loss, markdown_blocks, percent
+from reporting.plots import SPLITS, plot_curves, plot_study
+from reporting.runs import Run, run_numbers
+from reporting.settings import settings_rows
+from runs import WEIGHTS
+
+
+def runs_section(runs: list[Run], unfinished: list[Run]) -> Section:
+    header = ["run", "configuration", "epochs", "best epoch", "best val accuracy",
+              "test accuracy at best epoch", "evaluate.py test accuracy", "minutes"]
+    rows = []
+    for run in runs:
+        n = run_numbers(run)
+        evaluated = percent(n["evaluate_test_accuracy"]) if "evaluate_test_accuracy" in n else "-"
+        rows.append([run.name, describe(run.config), str(n["epochs"]), str(n["best_epoch"]),
+                     percent(n["best_val_accuracy"]), percent(n["test_accuracy_at_best"]),
+                     evaluated, f"{n['minutes']:.1f}"])
+    text = Text(f"The main run is {runs[0].name} ({runs[0].arg}), the first one given. 'Test "
+                f"accuracy at best epoch' is history.csv's test accuracy at the epoch of the best "
+                f"validation accuracy (the best.weights.h5 weights); 'evaluate.py' is the same "
+                f"weights re-evaluated by evaluate.py.")
+    missing = [Missing(f"run {run.name}", "no finished epoch in history.csv", run.command())
+               for run in unfinished]
+    return Section("Runs", [text, Table(header, rows), *missing])
+
+
+def curves_section(main: Run, figures: Path) -> Section:
+    return Section("Task I: learning curves", [plot_curves(main, "loss", figures),
+                                               plot_curves(main, "accuracy", figures)])
+
+
+def best_section(main: Run) -> Section:
+    """Task II's test accuracy of the best-on-validation weights, Task III's settings."""
+    n = run_numbers(main)
+    weights = WEIGHTS["best"]
+    rows = [["best validation accuracy",
+             f"{percent(n['best_val_accuracy'])} (epoch {n['best_epoch']})"],
+            ["test accuracy at that epoch (history.csv)", percent(n["test_accuracy_at_best"])]]
+    blocks: list = []
+    if main.evaluation:
+        rows.append([f"test accuracy of {weights} (evaluate.py)",
+                     f"{percent(main.evaluation['accuracy'])} on "
+                     f"{main.evaluation.get('n_images', '?')} images, "
+                     f"loss {loss(main.evaluation['loss'])}"])
+    else:
+        blocks.append(Missing("evaluate.py's test accuracy of the best weights",
+                              main.evaluation_missing,
+                              f"python evaluate.py {main.arg} --data-dir DATA"))
+    blocks = [Table(["Task II: best-on-validation weights", "value"], rows), *blocks,
+              Table(["Task III: setting", "value"], settings_rows(main.config))]
+    if main.evaluation and main.evaluation.get("per_class"):
+        blocks.append(per_class_table(main.evaluation["per_class"]))
+    return Section("Tasks II and III: test accuracy of the best-on-validation weights, and its "
+                   "settings", blocks)
+
+
+def per_class_table(per_class: dict | list) -> Table:
+    """evaluate.py's per-class accuracies, by class name (a dict) or in class order (a list)."""
+    items = (per_class.items() if isinstance(per_class, dict)
+             else zip(CLASS_NAMES, per_class, strict=True))
+    return Table(["class", "test accuracy (evaluate.py)"],
+                 [[name, percent(value)] for name, value in items])
+
+
+def summary_section(main: Run) -> Section:
+    """Task IV: models.summary's table (layers, shapes, parameters, totals) of the main run's
+    network."""
+    return Section("Task IV: the network",
+                   markdown_blocks(summary_markdown(build_from_config(main.config))))
+
+
+def study_section(comparison: Comparison, runs: list[Run], figures: Path) -> Section:
+    """A study's table and its three overlays (train, validation, test), or what is missing."""
+    found = members(comparison, runs)
+    if not found:
+        reason = (f"no two given runs differ only in {', '.join(comparison.varies)}; pass the "
+                  f"study's run folders")
+        return Section(comparison.title, [Missing(f"the {comparison.key} study", reason,
+                                                  f"{comparison.command} --data-dir DATA")])
+    header = ["configuration", "run", "epochs", "best epoch", "best val accuracy",
+              "test accuracy at best epoch", "lowest val loss", "last train loss",
+              "last train accuracy"]
+    rows = [[variant.label, run.name, str(len(run.history)), f"{run.best['epoch']:g}",
+             percent(run.best["val_accuracy"]), percent(run.best["test_accuracy"]),
+             loss(min(run.column("val_loss"))), loss(run.history[-1]["train_loss"]),
+             percent(run.history[-1]["train_accuracy"])] for variant, run in found]
+    given = {variant.name for variant, _ in found}
+    absent = [v.label for v in comparison.study.variants if v.name not in given]
+    blocks = [Missing(f"{', '.join(absent)} in the {comparison.key} study", "no such run given",
+                      f"{comparison.command} --data-dir DATA")] if absent else []
+    plots = [plot_study(comparison, found, split, figures) for split in SPLITS]
+    return Section(comparison.title, [*blocks, Table(header, rows), *plots])

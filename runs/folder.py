@@ -1,0 +1,276 @@
+"""Names and formats of a run folder's files, and reading them back."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+from models.config import Config
+from runs.files import atomic_write_text
+
+LOGS = Path(__file__).resolve().parent.parent / "logs"
+CONFIG = "config.json"
+HISTORY = "history.csv"
+# weights, optimizer and schedule state: the commit point of an epoch
+CHECKPOINT = "checkpoint.keras"
+WEIGHTS = {"best": "best.weights.h5", "last": "last.weights.h5"}
+EVAL = "eval"
+FIGURES = "figures"
+# stored inside checkpoint.keras, so weights and state commit together
+STATE_ENTRY = "run_state.json"
+# held (flock) by the training that writes the folder, with its pid inside
+LOCK = ".lock"
+# an epoch's weights wait under this prefix until its checkpoint commits them (staged_name)
+STAGED = ".staged-"
+TEMPORARY = ".tmp-"  # runs.files.atomic_save's temporary names
+HISTORY_COLUMNS = ("epoch", "learning_rate", "train_loss", "train_accuracy", "val_loss",
+                   "val_accuracy", "test_loss", "test_accuracy", "seconds")
+
+
+class RunError(ValueError):
+    """A run folder is missing, busy, or one of its files is absent or unreadable."""
+
+
+class Claim:
+    """This process's hold on a run folder: an exclusive flock on RUN/.lock, with the pid in it.
+
+    While a training holds it, no other training writes the folder, so the temporary names of
+    runs.files.atomic_save (".tmp-NAME" beside NAME) and the staged weights cannot collide
+    between processes. The kernel drops the lock when the process dies, even by kill -9, so a
+    killed run never leaves its folder locked. Use it as a context manager, or call release().
+    """
+
+    def __init__(self, folder: Path, fd: int, created: bool):
+        self.folder, self.created = folder, created
+        self.fd: int | None = fd
+
+    def release(self) -> None:
+        """Unlock and remove RUN/.lock; a folder this claim made and nothing was written into is
+        removed too, so that a run that failed before it started leaves nothing behind."""
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            (self.folder / LOCK).unlink()
+        os.close(self.fd)
+        self.fd = None
+        if self.created:
+            with contextlib.suppress(OSError):  # not empty: the run wrote something, keep it
+                self.folder.rmdir()
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+
+def claim_folder(folder: Path) -> Claim:
+    """Claim the run folder OUT/NAME for this process, making it where need be; RunError naming
+    the folder and the holder's pid where another process holds it."""
+    folder = Path(folder)
+    while True:
+        created = not folder.is_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # a releasing holder removed it meanwhile
+            return _lock(folder, created)
+
+
+def claim_new_folder(out: Path, name: str) -> Claim:
+    """Claim a new folder OUT/NAME, else OUT/NAME-2, NAME-3...: mkdir either makes a folder or
+    fails, never both for two processes, so two runs named by the same second get two folders."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    number = 1
+    while True:
+        folder = Path(out) / (name if number == 1 else f"{name}-{number}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            number += 1
+        else:
+            return _lock(folder, created=True)
+
+
+def _lock(folder: Path, created: bool) -> Claim:
+    path = folder / LOCK
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            by = f" (pid {holder})" if holder.isdigit() else ""
+            raise RunError(f"{folder} is in use by another training{by}; wait for it to end, "
+                           f"or pass another --run") from None
+        # A holder that released the lock meanwhile unlinked the file this fd opened: lock the
+        # one that is there now, which a third process may be locking too.
+        try:
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return Claim(folder, fd, created)
+
+
+def find_run(name_or_path: str | Path) -> Path:
+    """A run is named (logs/NAME) or given as a path to its folder."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    if (LOGS / name_or_path).exists():
+        return LOGS / name_or_path
+    raise RunError(f"no run folder {str(name_or_path)!r} (looked for it as a path and in {LOGS})")
+
+
+def read_config(folder: Path) -> Config | None:
+    """The run's Config from its config.json, or None where the folder has none."""
+    path = Path(folder) / CONFIG
+    return Config.load(path) if path.exists() else None
+
+
+def read_history(folder: Path) -> list[dict]:
+    """history.csv's rows, one per finished epoch: epoch an int, every other column a float.
+
+    A file that is not what training writes (a renamed column, a value that is no number) is a
+    RunError naming the file, the line and the problem, rather than a run with no epochs.
+    """
+    path = Path(folder) / HISTORY
+    if not path.exists():
+        return []
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None:
+                raise RunError(f"{path} is empty: not even a header")
+            missing = [c for c in HISTORY_COLUMNS if c not in reader.fieldnames]
+            unknown = [c for c in reader.fieldnames if c not in HISTORY_COLUMNS]
+            if missing or unknown:
+                problems = ([f"lacks {', '.join(missing)}"] if missing else []) + (
+                    [f"has {', '.join(unknown)}"] if unknown else [])
+                raise RunError(f"{path}: the header {' and '.join(problems)}; training writes "
+                               f"{','.join(HISTORY_COLUMNS)}")
+            return [_history_row(path, reader.line_num, row) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise RunError(f"{path} cannot be read as a history ({error})") from None
+
+
+def _history_row(path: Path, line: int, row: dict) -> dict:
+    if None in row:
+        raise RunError(f"{path}, line {line}: more values than the header has columns")
+    values = {}
+    for column, text in row.items():
+        if text is None:
+            raise RunError(f"{path}, line {line}: no {column} value")
+        try:
+            values[column] = int(text) if column == "epoch" else float(text)
+        except ValueError:
+            kind = "a whole number" if column == "epoch" else "a number"
+            raise RunError(f"{path}, line {line}: {column} is {text!r}, not {kind}") from None
+    return values
+
+
+def history_text(rows: list[dict]) -> str:
+    """history.csv's text for the rows: a header of HISTORY_COLUMNS, then one line per epoch."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    Path(path).write_text(history_text(rows))
+
+
+def best_row(rows: list[dict]) -> dict:
+    """The epoch of the best validation accuracy; the first one on ties, as training keeps it."""
+    return max(rows, key=lambda row: (row["val_accuracy"], -row["epoch"]))
+
+
+def save_checkpoint(model, path: str, state: dict) -> None:
+    """The model with its optimizer, and the run's state (epoch, history, schedule) inside it."""
+    model.save(path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(STATE_ENTRY, json.dumps(state))
+
+
+def read_checkpoint_state(path: Path) -> dict:
+    """The run state save_checkpoint put into the checkpoint; RunError where it cannot be read."""
+    cannot = "its run cannot be resumed"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            state = json.loads(archive.read(STATE_ENTRY))
+    except FileNotFoundError:
+        raise RunError(f"{path} does not exist") from None
+    except KeyError:
+        raise RunError(f"{path} holds no run state; {cannot}") from None
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunError(f"{path} is truncated or corrupt ({error}); {cannot}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+        raise RunError(f"{path} holds no run state (no epoch count); {cannot}")
+    return state
+
+
+def staged_name(epoch: int, which: str) -> str:
+    """Where an epoch's "best" or "last" weights wait until its checkpoint commits them: hidden,
+    with the .weights.h5 suffix Keras checks, and the epoch in the name, so that the files of an
+    epoch a kill left uncommitted never pass for those of the epoch before."""
+    return f"{STAGED}{epoch}-{WEIGHTS[which]}"
+
+
+def publish_weights(folder: Path, state: dict) -> None:
+    """Rename the staged weights the committed state names (state["staged"]: which -> staged
+    name) to their final names; those renamed already are skipped, so it can be redone."""
+    for which, name in state.get("staged", {}).items():
+        staged = Path(folder) / name
+        if staged.exists():
+            os.replace(staged, Path(folder) / WEIGHTS[which])
+
+
+def recover(folder: Path, state: dict | None) -> None:
+    """Put the run folder in the state its checkpoint committed, after a kill: finish the writes
+    the committed epoch names (history.csv, its staged weights) and delete what an uncommitted
+    one left (staged weights, temporary files).
+
+    state is the checkpoint's state, None where the run has none. Only the claim's holder may
+    call it: the temporary and staged files of the folder are then its own or a dead process's.
+    """
+    folder = Path(folder)
+    if state is not None and "history" in state:
+        history = folder / HISTORY
+        text = history_text(state["history"])
+        if not history.exists() or history.read_bytes() != text.encode():
+            atomic_write_text(history, text)
+    if state is not None:
+        publish_weights(folder, state)
+    # Only training's own temporary files: another script may write its figures here.
+    ours = (CONFIG, HISTORY, CHECKPOINT, *WEIGHTS.values())
+    leftovers = [*folder.glob(f"{STAGED}*"),
+                 *(path for name in ours for path in folder.glob(f"{TEMPORARY}*{name}"))]
+    for leftover in leftovers:
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+def epochs_done(folder: Path) -> int:
+    """Epochs the run has finished: its checkpoint's count (history.csv is written after the
+    checkpoint, so may lag), else history.csv's rows (published runs keep no checkpoint)."""
+    checkpoint = Path(folder) / CHECKPOINT
+    if checkpoint.exists():
+        return int(read_checkpoint_state(checkpoint)["epoch"])
+    return len(read_history(folder))
+
+
+def eval_json(folder: Path, which: str, split: str) -> Path:
+    """Where evaluate.py keeps the numbers of one weights file on one split."""
+    return Path(folder) / EVAL / f"{which}-{split}.json"

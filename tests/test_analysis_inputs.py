@@ -1,0 +1,59 @@
+"""analysis.inputs: a run's float32 network and the first images of a split, read once."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from analysis import AnalysisError
+from analysis.inputs import load_images, load_inputs
+from data import load_cifar10
+from models import Config, build_from_config
+
+
+@pytest.fixture(scope="module")
+def random_run(tiny_cifar, tmp_path_factory):
+    """A run folder holding a config and random best weights: what load_network reads."""
+    folder = tmp_path_factory.mktemp("random") / "run"
+    folder.mkdir()
+    config = Config(data_dir=str(tiny_cifar), val_size=50, precision="fp32")
+    config.save(folder / "config.json", {})
+    keras.utils.set_random_seed(0)
+    build_from_config(config).save_weights(folder / "best.weights.h5")
+    return folder
+
+
+def test_load_images_cuts_the_split_as_training_does(tiny_cifar):
+    data = load_cifar10(str(tiny_cifar))
+    config = Config(data_dir=str(tiny_cifar), val_size=50)
+    x, y = load_images(config, split="test", images=7)
+    np.testing.assert_array_equal(x, data.x_test[:7])
+    np.testing.assert_array_equal(y, data.y_test[:7])
+    x, y = load_images(config, split="val")  # the last 50 training images, all of them
+    np.testing.assert_array_equal(x, data.x_train[-50:])
+    assert len(load_images(config, split="train", images=1000)[0]) == 250
+    with pytest.raises(AnalysisError, match=r"^the number of images must be at least 1, not 0$"):
+        load_images(config, images=0)
+
+
+def test_data_dir_comes_before_the_run_s_copy(tiny_cifar, tmp_path):
+    moved = Config(data_dir=str(tmp_path / "gone"), val_size=50)  # the run's copy is not there
+    x, _ = load_images(moved, data_dir=str(tiny_cifar), images=3)
+    np.testing.assert_array_equal(x, load_cifar10(str(tiny_cifar)).x_test[:3])
+
+
+def test_load_inputs_checks_the_network_before_reading_data(random_run, tiny_cifar, tmp_path):
+    inputs = load_inputs(random_run, split="val", images=5)
+    assert inputs.model.get_layer("CONV1").kernel.dtype == "float32"
+    assert inputs.config.val_size == 50 and inputs.images.shape == (5, 32, 32, 3)
+    np.testing.assert_array_equal(inputs.labels, load_cifar10(str(tiny_cifar)).y_train[-50:-45])
+    seen = []
+
+    def refuse(model):
+        seen.append(model)
+        raise AnalysisError("refused")
+
+    with pytest.raises(AnalysisError, match=r"^refused$"):  # not the missing data's error
+        load_inputs(random_run, data_dir=str(tmp_path / "nowhere"), check=refuse)
+    assert len(seen) == 1

@@ -1,0 +1,52 @@
+"""The project's shape: scripts parse, call packages and print; packages never act on import."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+SCRIPTS = sorted(p for p in ROOT.glob("*.py"))
+TOOLS = sorted((ROOT / "tools").glob("*.py"))
+SCRIPT_NAMES = {p.stem for p in SCRIPTS + TOOLS}
+
+
+def imported_modules(path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_user_s_scripts_are_all_there():
+    assert {"train", "evaluate", "visualize_filters", "neurons", "guided_backprop"} <= SCRIPT_NAMES
+
+
+@pytest.mark.parametrize("script", SCRIPTS + TOOLS, ids=lambda p: p.name)
+def test_no_script_imports_another_script(script):
+    assert not imported_modules(script) & SCRIPT_NAMES
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_root_scripts_are_short(script):
+    assert len(script.read_text().splitlines()) <= 200
+
+
+def test_importing_the_packages_leaves_stderr_alone():
+    # The old `import models` pointed file descriptor 2 at /dev/null while TensorFlow loaded; a
+    # library import must not touch the process's descriptors (cli.start_quietly does, on request).
+    code = ("import os\ncalls = []\nreal = os.dup2\n"
+            "os.dup2 = lambda *a, **k: (calls.append(a), real(*a, **k))[1]\n"
+            "import models, models.network, runs, data, training, analysis, evaluation\n"
+            "print(len(calls))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "0"

@@ -1,0 +1,408 @@
+"""The reporting package (and report.py) on small run folders: the pages, their images, numbers
+equal to history.csv and evaluate.py's JSON, study runs recognised by their Config, and a
+settings table that shows every setting a run changed."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import dataclasses
+import json
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from conftest import run_script
+
+import runs as run_folder
+from analysis import AnalysisError
+from models.config import Config
+from reporting import build_report
+from reporting.analyses import analysis_caption
+from reporting.comparisons import COMPARISONS, describe, members
+from reporting.runs import Run
+from reporting.settings import SETTINGS, settings_rows
+from runs import RunError
+
+STUDY = {"bn-no-dropout": {"conv_dropout": 0.0, "fc_dropout": 0.0},
+         "no-bn": {"batchnorm": "none"},
+         "no-bn-no-dropout": {"batchnorm": "none", "conv_dropout": 0.0, "fc_dropout": 0.0}}
+EPOCHS = 4
+
+
+def history(shift: float) -> list[dict]:
+    """Made-up epochs; the validation accuracy ties at epochs 2 and 4 unless the shift is large
+    enough to peak at epoch 1, so both the first-of-ties rule and an early best are exercised."""
+    peak = [0.30, 0.40, 0.35, 0.40] if shift < 0.1 else [0.50, 0.40, 0.35, 0.40]
+    return [{"epoch": epoch, "learning_rate": 1e-3, "train_loss": 2.0 - 0.2 * epoch - shift,
+             "train_accuracy": 0.2 + 0.05 * epoch + shift, "val_loss": 1.9 - 0.1 * epoch - shift,
+             "val_accuracy": peak[epoch - 1] + shift, "test_loss": 1.8 - 0.1 * epoch - shift,
+             "test_accuracy": 0.25 + 0.03 * epoch + shift, "seconds": 30.0 + epoch}
+            for epoch in range(1, EPOCHS + 1)]
+
+
+def make_run(folder: Path, config: Config, shift: float = 0.0, weights: bool = False,
+             command: str | None = None) -> Path:
+    """A run folder as train.py leaves it, without training: config.json and history.csv (and a
+    stand-in weights file, enough for the report to try the analyses)."""
+    folder.mkdir(parents=True)
+    config.save(folder / run_folder.CONFIG, {"command": command or f"train.py --run {folder.name}"})
+    run_folder.write_history(folder / run_folder.HISTORY, history(shift))
+    if weights:
+        (folder / run_folder.WEIGHTS["best"]).write_bytes(b"not read by the fake analyses")
+    return folder
+
+
+@pytest.fixture
+def runs(tiny_cifar, tmp_path) -> list[Path]:
+    """A main run (stand-in weights, an evaluate.py JSON) and three bn-dropout study runs."""
+    config = Config(epochs=EPOCHS, data_dir=str(tiny_cifar), precision="fp32")
+    main = make_run(tmp_path / "runs" / "main", config, weights=True)
+    (main / "eval").mkdir()
+    per_class = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    (main / "eval" / "best-test.json").write_text(json.dumps(
+        {"loss": 1.23456, "accuracy": 0.4321, "per_class": per_class, "n_images": 100}))
+    study = [make_run(tmp_path / "runs" / name, dataclasses.replace(config, **changes),
+                      shift=0.05 * (i + 1)) for i, (name, changes) in enumerate(STUDY.items())]
+    return [main, *study]
+
+
+def table(markdown: str, first_header: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table whose header starts with first_header, as dicts."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return [dict(zip(rows[0], row, strict=True)) for row in rows[2:]]
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def best_numbers(folder: Path) -> dict:
+    """Independently of the package: the epoch of the first best validation accuracy and its
+    numbers, from history.csv itself."""
+    with (folder / "history.csv").open() as f:
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    best = max(rows, key=lambda row: (row["val_accuracy"], -row["epoch"]))
+    return {"epochs": str(len(rows)), "best epoch": f"{best['epoch']:g}",
+            "best val accuracy": percent(best["val_accuracy"]),
+            "test accuracy at best epoch": percent(best["test_accuracy"]),
+            "last train loss": f"{rows[-1]['train_loss']:.4f}",
+            "last train accuracy": percent(rows[-1]["train_accuracy"])}
+
+
+def fake_analyses(monkeypatch, calls: list) -> None:
+    """Task VI makes a figure, Task VII neurons fails with a library error, guided backprop's
+    module is not there."""
+    def filters(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
+        calls.append((run, data_dir))
+        out.mkdir(parents=True)
+        png = out / "conv1-filters.png"
+        (out / "filters.csv").write_text("filter,mean activation\n1,0.5\n")
+        import matplotlib.pyplot as plt
+
+        plt.imsave(png, [[0.0, 1.0], [1.0, 0.0]], metadata={"Software": None})
+        return [png, out / "filters.csv"]
+
+    def neurons(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
+        raise AnalysisError("no neuron fires")
+
+    monkeypatch.setitem(sys.modules, "analysis.filters",
+                        types.SimpleNamespace(filter_figures=filters))
+    monkeypatch.setitem(sys.modules, "analysis.neurons",
+                        types.SimpleNamespace(neuron_figures=neurons))
+    monkeypatch.setitem(sys.modules, "analysis.guided_figures", None)  # import fails
+
+
+def test_pages_images_and_numbers(runs, tiny_cifar, tmp_path, monkeypatch):
+    calls = []
+    fake_analyses(monkeypatch, calls)
+    out = tmp_path / "report"
+    pages = build_report([str(r) for r in runs], out, data_dir=str(tiny_cifar))
+    markdown, page = pages["markdown"].read_text(), pages["html"].read_text()
+
+    # Every image and PDF the Markdown page links exists; the HTML page embeds the same images.
+    links = re.findall(r"\]\(([^)]+)\)", markdown)
+    images = re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown)
+    assert all((out / link).is_file() for link in links)
+    assert {Path(link).name for link in images} >= {
+        "task1-loss.png", "task1-accuracy.png", "bn-dropout-train.png", "bn-dropout-val.png",
+        "bn-dropout-test.png", "conv1-filters.png"}
+    embedded = re.findall(r"<img alt='[^']*' src='data:image/png;base64,([^']+)'>", page)
+    assert len(embedded) == len(images) == 6
+    assert [base64.b64decode(data) for data in embedded] == [(out / link).read_bytes()
+                                                            for link in images]
+    assert page.count("<img") == len(embedded)  # self-contained: every image is embedded
+
+    # The runs table and the Task V table hold history.csv's numbers.
+    runs_table = {row["run"]: row for row in table(markdown, "run")}
+    keys = ("epochs", "best epoch", "best val accuracy", "test accuracy at best epoch")
+    for folder in runs:
+        expected = best_numbers(folder)
+        assert {k: runs_table[folder.name][k] for k in keys} == {k: expected[k] for k in keys}
+    assert runs_table["main"]["evaluate.py test accuracy"] == "43.21%"
+    assert runs_table["no-bn"]["evaluate.py test accuracy"] == "-"
+    assert runs_table["no-bn"]["configuration"] == "NO BN, Adam (lr 0.001)"
+    study_rows = table(markdown, "configuration")
+    assert [(row["configuration"], row["run"]) for row in study_rows] == [
+        ("BN", "main"), ("BN without dropouts", "bn-no-dropout"), ("NO BN", "no-bn"),
+        ("NO BN without dropouts", "no-bn-no-dropout")]
+    for row, folder in zip(study_rows, runs, strict=True):
+        assert {k: row[k] for k in best_numbers(folder)} == best_numbers(folder)
+    assert best_numbers(runs[0])["best epoch"] == "2"  # the first of two equal epochs
+    assert best_numbers(runs[3])["best epoch"] == "1"
+
+    # Task II uses evaluate.py's JSON; its per-class table too. Task III is the run's Config.
+    task2 = {row["Task II: best-on-validation weights"]: row["value"]
+             for row in table(markdown, "Task II: best-on-validation weights")}
+    assert task2["test accuracy of best.weights.h5 (evaluate.py)"] == \
+        "43.21% on 100 images, loss 1.2346"
+    assert table(markdown, "class")[3] == {"class": "cat", "test accuracy (evaluate.py)": "40.00%"}
+    task3 = {row["Task III: setting"]: row["value"] for row in table(markdown, "Task III: setting")}
+    assert (task3["epochs"], task3["precision"]) == (str(EPOCHS), "fp32")
+    assert not any(str(tiny_cifar) in value for value in task3.values())  # a path, not a setting
+    caption = ("Test accuracy at the best validation epoch: BN "
+               f"{best_numbers(runs[0])['test accuracy at best epoch']}")
+    assert caption in markdown
+
+    # Analyses: the figure made, the failure and the absent module listed with their commands.
+    assert calls == [(runs[0], str(tiny_cifar))]
+    assert "Also written beside the figures (figures/visualize_filters/): filters.csv." in markdown
+    missing = {row["what"]: row for row in table(markdown, "what")}
+    assert missing["Task VII: interesting neurons"]["why"] == "neurons failed: no neuron fires"
+    assert missing["Task VII: interesting neurons"]["command"] == \
+        f"python neurons.py --run {runs[0]} --data-dir {tiny_cifar}"
+    assert "analysis.guided_figures.guided_figures is not available" in \
+        missing["Task VII: guided backpropagation"]["why"]
+    assert set(missing) == {"the optimizers study", "Task VII: interesting neurons",
+                            "Task VII: guided backpropagation"}
+    assert "<b>Missing: Task VII: interesting neurons</b> (neurons failed: no neuron fires)" in page
+
+    summary = json.loads(pages["json"].read_text())
+    assert summary["studies"]["bn-dropout"] == {
+        "BN": "main", "BN without dropouts": "bn-no-dropout", "NO BN": "no-bn",
+        "NO BN without dropouts": "no-bn-no-dropout"}
+    assert summary["studies"]["optimizers"] == {}
+
+
+def test_the_copy_a_run_trained_on_is_used_when_no_data_dir_is_given(runs, tmp_path, monkeypatch):
+    monkeypatch.delenv("CIFAR10_DIR", raising=False)
+    calls = []
+    fake_analyses(monkeypatch, calls)
+    build_report([str(runs[0])], tmp_path / "a")
+    assert calls == [(runs[0], run_folder.read_config(runs[0]).data_dir)]
+
+    moved = make_run(tmp_path / "moved", Config(epochs=EPOCHS, data_dir=str(tmp_path / "gone")),
+                     weights=True)
+    markdown = build_report([str(moved)], tmp_path / "b")["markdown"].read_text()
+    missing = {row["what"]: row for row in table(markdown, "what")}
+    assert missing["Task VII: interesting neurons"]["why"] == "no CIFAR-10 copy: pass --data-dir"
+    assert missing["evaluate.py's test accuracy of the best weights"]["why"] == \
+        "no eval/best-test.json, and no --data-dir to run evaluate.py with"
+    assert len(calls) == 2 and calls[1] == (moved, None)  # filters need no data
+
+
+def test_rebuilding_gives_the_same_files_and_a_run_without_weights_gets_curves(runs, tmp_path):
+    unfinished = tmp_path / "runs" / "killed"  # stopped before its first epoch: config.json only
+    unfinished.mkdir()
+    (unfinished / "config.json").write_text(json.dumps(
+        {"runtime": {"command": "train.py --run killed --epochs 7"}}))
+    weightless = [*runs[1:], unfinished]
+    first, second = tmp_path / "a", tmp_path / "b"
+    for out in (first, second):
+        build_report([str(r) for r in weightless], out, analyses=False)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert {"figures/task1-loss.pdf", "figures/bn-dropout-test.pdf", "report.html"} <= {
+        str(p) for p in files}
+    for path in files:
+        assert (first / path).read_bytes() == (second / path).read_bytes(), path
+    markdown = (first / "report.md").read_text()
+    assert f"({weightless[0]} has no best.weights.h5)" in markdown
+    assert [row["configuration"] for row in table(markdown, "configuration")] == [
+        "BN without dropouts", "NO BN", "NO BN without dropouts"]
+    missing = {row["what"]: row for row in table(markdown, "what")}
+    assert missing["BN in the bn-dropout study"]["command"] == \
+        "python study.py bn-dropout --data-dir DATA"
+    assert missing["run killed"] == {"what": "run killed",
+                                     "why": "no finished epoch in history.csv",
+                                     "command": "python train.py --run killed --epochs 7"}
+    assert "killed" not in [row["run"] for row in table(markdown, "run")]
+
+
+def run(name: str, **settings) -> Run:
+    """A run the report knows only by its Config; the copy it trained on differs per run."""
+    config = Config(**{"epochs": 30, "data_dir": f"/copy/{name}", **settings})
+    return Run(name, Path(name), config, True, [])
+
+
+def test_study_runs_are_recognised_from_config():
+    bn_figure, optimizers = COMPARISONS
+    given = [run("main", epochs=60), run("bn"), run("sgd", optimizer="sgd", learning_rate=0.01),
+             run("nobn", batchnorm="none"), run("nobn-again", batchnorm="none"),
+             run("rms", optimizer="rmsprop", precision="bf16"),
+             run("odd", batchnorm="none", conv_dropout=0.25)]  # in no study: not in the figure
+    assert [(v.label, r.name) for v, r in members(bn_figure, given)] == [("BN", "bn"),
+                                                                          ("NO BN", "nobn")]
+    assert [(v.label, r.name) for v, r in members(optimizers, given)] == [
+        ("Adam (lr 0.001)", "bn"), ("SGD + momentum 0.9 (lr 0.01)", "sgd"),
+        ("RMSprop (lr 0.001)", "rms")]
+    assert members(bn_figure, given[:3]) == []
+    # A run without config.json is never taken for a study's run.
+    no_config = Run("a", Path("a"), Config(epochs=30, batchnorm="none"), False, [])
+    assert members(bn_figure, [no_config, run("b")]) == []
+    assert len(members(bn_figure, [run("a", batchnorm="none"), run("b")])) == 2
+
+
+def test_bn_everywhere_runs_join_the_task_v_figure_in_legend_order():
+    bn_figure = COMPARISONS[0]
+    given = [run("all-nd", batchnorm="all", conv_dropout=0.0, fc_dropout=0.0),
+             run("nobn", batchnorm="none"), run("all", batchnorm="all"), run("bn"),
+             run("longer", batchnorm="all", epochs=40)]  # other settings differ: another group
+    assert [(v.label, r.name) for v, r in members(bn_figure, given)] == [
+        ("BN", "bn"), ("NO BN", "nobn"), ("BN everywhere", "all"),
+        ("BN everywhere without dropouts", "all-nd")]
+    assert [v.label for v in bn_figure.study.variants] == [
+        "BN", "BN without dropouts", "NO BN", "NO BN without dropouts"]  # what may be missing
+    assert [bn_figure.style(r.config, i) for i, (_, r) in enumerate(members(bn_figure, given))] \
+        == [("C0", "-"), ("C3", "-"), ("C2", "-"), ("C2", "--")]
+
+
+def test_the_runs_table_describes_a_run_by_the_studies_labels():
+    assert describe(Config()) == "BN, Adam (lr 0.001)"
+    assert describe(Config(batchnorm="all", conv_dropout=0.0, fc_dropout=0.0, optimizer="sgd",
+                           learning_rate=0.01)) == \
+        "BN everywhere without dropouts, SGD + momentum 0.9 (lr 0.01)"
+    # Outside the studies: the studied settings that differ from the report's recipe.
+    assert describe(Config(batchnorm="none", conv_dropout=0.25)) == \
+        "batchnorm none, conv_dropout 0.25, Adam (lr 0.001)"
+    assert describe(Config.from_settings({"preset": "tuned"})) == \
+        "conv_dropout 0.1, fc_dropout 0.3, optimizer adamw, learning_rate 0.002"
+
+
+REPORT_TABLE = [
+    ["patience parameter p", "5"], ["learning-rate decay", "x0.1 on a validation-loss plateau"],
+    ["dropout rate (conv / FC)", "0.5 / 0.5"], ["batch size", "100"],
+    ["initial learning rate", "0.001"], ["optimizer", "adam"],
+    ["initialization", "Xavier (Glorot uniform)"], ["batch normalization", "output"],
+    ["data augmentation", "random shifts up to 4 px, horizontal flips"], ["epochs", "60"],
+    ["seed", "0"], ["preset", "report"]]
+
+
+def test_the_report_s_recipe_has_the_report_s_settings_table():
+    assert settings_rows(Config()) == REPORT_TABLE
+
+
+def test_the_tuned_run_s_table_shows_what_it_changed_and_no_patience():
+    tuned = Config.from_settings({"preset": "tuned", "data_dir": "/data", "precision": "bf16"})
+    rows = dict(settings_rows(tuned))
+    assert len(rows) == len(settings_rows(tuned))  # no name twice
+    assert "patience parameter p" not in rows
+    assert rows == {
+        "learning-rate decay": "cosine, to 0 at the end of epoch 150",
+        "warm-up": "3 epochs, linear from 0.0002 to 0.002",
+        "dropout rate (conv / FC)": "0.1 / 0.3", "batch size": "100",
+        "initial learning rate": "0.002", "optimizer": "adamw", "weight decay": "0.05",
+        "label smoothing": "0.1", "initialization": "Xavier (Glorot uniform)",
+        "batch normalization": "output",
+        "data augmentation": "random shifts up to 4 px, horizontal flips",
+        "Cutout": "one 16x16 px square zeroed per training image", "epochs": "150", "seed": "0",
+        "preset": "tuned", "precision": "bf16"}
+    # Every field the run changed is in a row it shows (but the data's path, which is no setting).
+    shown = {f for s in SETTINGS if s.shown(tuned) for f in s.fields}
+    assert set(Config().differences(tuned)) - shown == {"data_dir"}
+
+
+# A value other than the recipe's for every Config field, and what it needs to be used at all.
+CHANGED = {"preset": "tuned", "batchnorm": "none", "conv_dropout": 0.25, "fc_dropout": 0.25,
+           "optimizer": "rmsprop", "learning_rate": 0.01, "momentum": 0.5, "weight_decay": 0.01,
+           "label_smoothing": 0.2, "schedule": "cosine", "patience": 3, "decay_factor": 0.5,
+           "warmup_epochs": 2, "batch_size": 50, "epochs": 10, "early_stop": 4, "augment": False,
+           "translate": 2, "flip": False, "cutout": 8, "val_size": 1000, "limit": 2000,
+           "seed": 1, "precision": "fp16", "xla": True, "strategy": "mirrored"}
+NEEDS = {"momentum": {"optimizer": "sgd"}, "warmup_epochs": {"schedule": "cosine"}}
+
+
+# Where the data copy lies is not part of the recipe: the page does not show a path.
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(Config)
+                                   if f.name != "data_dir"])
+def test_every_setting_that_differs_from_the_recipe_changes_the_table(field):
+    base = Config(**NEEDS.get(field, {}))
+    changed = dataclasses.replace(base, **{field: CHANGED[field]})
+    assert settings_rows(changed) != settings_rows(base)
+    assert field in {f for s in SETTINGS if s.shown(changed) for f in s.fields}
+
+
+@pytest.mark.parametrize(("unused", "config"), [
+    ("patience", Config(schedule="cosine")), ("decay_factor", Config(schedule="cosine")),
+    ("warmup_epochs", Config()), ("momentum", Config(optimizer="adam")),
+    ("cutout", Config(augment=False))])
+def test_a_setting_training_does_not_use_is_not_shown(unused, config):
+    assert settings_rows(dataclasses.replace(config, **{unused: CHANGED[unused]})) == \
+        settings_rows(config)
+
+
+def test_a_cosine_run_shows_its_schedule_and_warm_up_instead_of_a_patience():
+    rows = dict(settings_rows(Config(schedule="cosine", epochs=20)))
+    assert "patience parameter p" not in rows
+    assert rows["learning-rate decay"] == "cosine, to 0 at the end of epoch 20"
+    assert rows["warm-up"] == "none"
+    assert dict(settings_rows(Config(optimizer="sgd")))["momentum"] == "0.9 (Nesterov)"
+    assert dict(settings_rows(Config(augment=False)))["data augmentation"] == "none"
+    assert dict(settings_rows(Config(flip=False)))["data augmentation"] == \
+        "random shifts up to 4 px"
+
+
+@pytest.mark.slow
+def test_cli_evaluates_the_main_run_when_no_json(tiny_run, tmp_path):
+    out = tmp_path / "report"
+    result = run_script("report.py", str(tiny_run), "--out", str(out), "--no-analyses")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines() == [f"html: {out / 'report.html'}",
+                                          f"markdown: {out / 'report.md'}"]
+    row = table((out / "report.md").read_text(), "run")[0]
+    # tiny_run's config.json names its data copy; evaluate.py re-scores the best weights on it.
+    assert row["evaluate.py test accuracy"] == best_numbers(tiny_run)["test accuracy at best epoch"]
+    assert not (tiny_run / "eval").exists()  # the report does not write into run folders
+
+
+@pytest.mark.slow
+def test_cli_bad_run_is_one_line(tmp_path):
+    result = run_script("report.py", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: no run folder '{tmp_path / 'nowhere'}' (looked for it as a path and in "
+        f"{run_folder.LOGS})"]
+
+
+def test_bad_runs(tmp_path):
+    with pytest.raises(RunError, match="no run folder 'nowhere'"):
+        build_report(["nowhere"], tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError, match=r"is not a run folder: it has neither config\.json nor "
+                                       r"history\.csv"):
+        build_report([str(tmp_path / "empty")], tmp_path / "out")
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    with pytest.raises(RunError, match=r"the main run .*empty has no finished epoch in "
+                                       r"history\.csv"):
+        build_report([str(tmp_path / "empty")], tmp_path / "out")
+
+
+def test_analysis_captions_say_what_each_figure_shows(tmp_path):
+    (tmp_path / "neurons_CONV4.json").write_text(json.dumps(
+        {"selected": [{"channel": 5, "reason": "9/9 ship"}]}))
+    neurons = analysis_caption(tmp_path / "neurons_CONV4.png")
+    assert neurons.startswith("Interesting CONV4 neurons, a row each, chosen by the class purity")
+    assert neurons.endswith("Picked: #5: 9/9 ship.")
+    assert analysis_caption(tmp_path / "guided_CONV3.png").startswith(
+        "Guided-backpropagation maps of each CONV3 neuron's maximal unit")
+    assert analysis_caption(tmp_path / "saliency_CONV4_top9.png") == (
+        "Each CONV4 neuron's top patches above their saliency (plain gradient) maps.")
+    assert analysis_caption(tmp_path / "filters_CONV1_raw.png").startswith(
+        "The CONV1 filters on one common")

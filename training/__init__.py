@@ -1,0 +1,1 @@
+"""Training machinery: precision and devices, the compiled model, callbacks, the run itself."""
