@@ -1,4 +1,4 @@
-"""Gradient maps of one unit of a conv or pool layer with respect to the input pixels.
+"""Gradient maps of one unit of a layer (conv, pool or flat) with respect to the input pixels.
 
 Three ways of sending a unit's gradient back to the image, which differ only in the rule applied
 at each ReLU (Springenberg et al. 2015, Fig. 1, compares them):
@@ -19,6 +19,9 @@ The maps are computed on the trained model itself: `forward_to` walks the model'
 calls each as the model does in inference mode, except that a layer's built-in ReLU is applied
 by a tf.custom_gradient ReLU that carries the chosen rule. The model object is never modified,
 so other code using it (predictions, training) is unaffected. Needs the TensorFlow backend.
+
+unit_gradients maps units of a conv or pool layer; output_gradients maps units of a flat layer,
+such as a class's score before the softmax (for Guided Grad-CAM, analysis.gradcam).
 """
 
 from __future__ import annotations
@@ -105,13 +108,34 @@ def unit_gradients(model: keras.Model, layer_name: str, images: np.ndarray, chan
     images: (N, H, W, 3) raw pixels as the model takes them; channels: (N,); positions: (N, 2)
     (row, col) in the layer's map, one unit per image. Returns float32 maps shaped like images.
     """
-    relu = rule_relu(method)
     if len(model.get_layer(layer_name).output.shape) != 4:
         raise ValueError(f"layer {layer_name} has no spatial map (units are addressed by row, "
                          "col, channel)")
-    images = np.asarray(images, np.float32)
     units = np.column_stack([np.asarray(positions).reshape(-1, 2),
                              np.asarray(channels).reshape(-1)])
+    return _gradients(model, layer_name, images, units, method, batch_size, progress)
+
+
+def output_gradients(model: keras.Model, layer_name: str, images: np.ndarray, units: np.ndarray,
+                     method: str = "guided", batch_size: int = 100,
+                     progress: bool = False) -> np.ndarray:
+    """Gradient of unit units[i] of a layer with a flat output (N, C), such as the class scores
+    before the softmax, with respect to image i, for every i, under method's ReLU rule.
+
+    images: (N, H, W, 3) raw pixels; units: (N,) indices into the layer's C outputs. Returns
+    float32 maps shaped like images.
+    """
+    if len(model.get_layer(layer_name).output.shape) != 2:
+        raise ValueError(f"layer {layer_name} has a spatial map (use unit_gradients)")
+    return _gradients(model, layer_name, images, np.asarray(units).reshape(-1, 1), method,
+                      batch_size, progress)
+
+
+def _gradients(model, layer_name, images, units, method, batch_size, progress) -> np.ndarray:
+    """The maps of units (one row of indices into layer_name's output, less the batch axis, per
+    image)."""
+    relu = rule_relu(method)
+    images = np.asarray(images, np.float32)
     if len(units) != len(images):
         raise ValueError(f"{len(images)} images but {len(units)} units")
     maps = np.empty(images.shape, np.float32)
@@ -126,8 +150,8 @@ def unit_gradients(model: keras.Model, layer_name: str, images: np.ndarray, chan
 
 
 def _batch_gradients(model, layer_name, images, index, relu) -> np.ndarray:
-    """Gradient of the sum of the indexed units (image, row, col, channel) with respect to
-    images."""
+    """Gradient of the sum of the indexed units (image, then the unit's row, col, channel, or
+    its one index in a flat output) with respect to images."""
     with tf.GradientTape() as tape:
         tape.watch(images)
         # In inference mode the images of a batch do not interact, so the gradient of the sum is

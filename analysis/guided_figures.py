@@ -12,22 +12,26 @@ guided_figures writes:
   compare_L.png    with method "all": the three methods side by side
   M_L_maps.npz     the raw maps (one array per method) with the images, units and receptive-field
                    boxes, for other tools ("all" as M with method "all")
+
+With SmoothGrad (analysis.smoothgrad: each map averaged over noisy copies of the image) every
+name starts with smoothgrad_, the titles say so and the npz holds its settings.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from analysis import AnalysisError
-from analysis.activations import TopActivations, top_activations
+from analysis.activations import TopActivations
 from analysis.figures import DPI, Cell, grid_figure, save_figure
 from analysis.guided import METHODS, STANDARD_STYLE, STYLES, render_map, unit_gradients
-from analysis.inputs import check_counts, load_inputs
 from analysis.receptive_field import ReceptiveField, crop_field, field_box, receptive_field
-from analysis.selection import check_neurons, choose_neurons, describe
+from analysis.selection import probe_neurons
+from analysis.smoothgrad import NOISE, check_smoothing, smoothgrad
 from data import CLASS_NAMES
 from runs import atomic_save
 
@@ -49,23 +53,48 @@ class Selection:
         self.k = self.image_indices.shape[1]
 
     def gradients(self, model: keras.Model, layer: str, method: str, batch_size: int,
-                  progress: bool) -> np.ndarray:
-        """method's map of every (neuron, top image)'s unit, shaped (neurons, k, H, W, 3)."""
-        channels = np.repeat(self.neurons, self.k)
-        flat = unit_gradients(model, layer, self.images.reshape(-1, *self.images.shape[2:]),
-                              channels, self.positions.reshape(-1, 2), method, batch_size,
-                              progress)
+                  progress: bool, smoothing: Smoothing | None = None) -> np.ndarray:
+        """method's map of every (neuron, top image)'s unit, shaped (neurons, k, H, W, 3);
+        with smoothing, each averaged over noisy copies of its image (SmoothGrad)."""
+        channels, positions = np.repeat(self.neurons, self.k), self.positions.reshape(-1, 2)
+        images = self.images.reshape(-1, *self.images.shape[2:])
+
+        def map_of(x: np.ndarray) -> np.ndarray:
+            return unit_gradients(model, layer, x, channels, positions, method, batch_size,
+                                  progress and smoothing is None)
+
+        flat = map_of(images) if smoothing is None else smoothgrad(
+            map_of, images, samples=smoothing.samples, noise=smoothing.noise,
+            seed=smoothing.seed, progress=progress)
         return flat.reshape(self.images.shape)
 
 
+@dataclass(frozen=True)
+class Smoothing:
+    """SmoothGrad's settings: samples noisy copies per image, noise level, generator seed."""
+
+    samples: int
+    noise: float
+    seed: int
+
+    def title(self) -> str:
+        return f"SmoothGrad ({self.samples} samples, noise {self.noise:g} of the pixel range)"
+
+    def settings(self) -> dict:
+        return {"smooth_samples": self.samples, "smooth_noise": self.noise,
+                "smooth_seed": self.seed}
+
+
 def save_maps(path: Path, sel: Selection, maps: dict[str, np.ndarray], layer: str,
-              split: str) -> Path:
-    """The maps with everything needed to read them, as one compressed npz, atomically."""
+              split: str, smoothing: Smoothing | None = None) -> Path:
+    """The maps with everything needed to read them (and SmoothGrad's settings if used), as one
+    compressed npz, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    settings = smoothing.settings() if smoothing else {}
     atomic_save(path, lambda tmp: np.savez_compressed(
         tmp, layer=layer, split=split, neurons=sel.neurons, image_indices=sel.image_indices,
         positions=sel.positions, activations=sel.activations, labels=sel.labels, boxes=sel.boxes,
-        images=sel.images, **maps))
+        images=sel.images, **settings, **maps))
     return path
 
 
@@ -74,7 +103,7 @@ def _style(method: str, render: str) -> str:
 
 
 def unit_figure(path: Path, sel: Selection, maps: dict[str, np.ndarray], render: str,
-                layer: str) -> Path:
+                layer: str, smoothing: Smoothing | None = None) -> Path:
     """Per neuron (a row), its top image: the image with the unit's field outlined, each
     method's map, the image patch the unit sees, and each map cropped to that patch."""
     rows, labels = [], []
@@ -88,12 +117,12 @@ def unit_figure(path: Path, sel: Selection, maps: dict[str, np.ndarray], render:
         labels.append(f"neuron {neuron}\n{CLASS_NAMES[sel.labels[i, 0]]}\n"
                       f"{sel.activations[i, 0]:.3g}")
     title = (f"{layer}: {', '.join(maps)} maps of each neuron's maximal unit on its most "
-             "exciting image")
+             "exciting image" + (f"\n{smoothing.title()}" if smoothing else ""))
     return save_figure(grid_figure(rows, title=title, labels=labels), path, dpi=DPI)
 
 
 def topk_figure(path: Path, sel: Selection, maps: np.ndarray, method: str, render: str,
-                layer: str) -> Path:
+                layer: str, smoothing: Smoothing | None = None) -> Path:
     """Per neuron two rows: the patches of its top-k images that its maximal units see, and
     their maps."""
     rows, labels = [], []
@@ -106,7 +135,8 @@ def topk_figure(path: Path, sel: Selection, maps: np.ndarray, method: str, rende
         rows.append([Cell(crop_field(render_map(grad, _style(method, render)), box, PADDING))
                      for grad, box in zip(maps[i], boxes, strict=True)])
         labels += [f"neuron {neuron}", method]
-    title = f"{layer}: top-{sel.k} image patches of each neuron and their {method} maps"
+    title = (f"{layer}: top-{sel.k} image patches of each neuron and their {method} maps"
+             + (f"\n{smoothing.title()}" if smoothing else ""))
     return save_figure(grid_figure(rows, title=title, labels=labels), path, dpi=DPI)
 
 
@@ -114,6 +144,7 @@ def guided_figures(run: str | Path, out: Path, *, which: str = "best", data_dir:
                    layer: str = "CONV4", neurons: list[int] | None = None, count: int = 10,
                    method: str = "guided", k: int = 9, split: str = "test",
                    images: int | None = None, render: str = "standard", batch_size: int = 250,
+                   smooth_samples: int = 0, smooth_noise: float = NOISE, seed: int = 0,
                    progress: bool = False) -> list[Path]:
     """The maps of run's chosen neurons, written with their figures into out; returns the paths.
 
@@ -121,28 +152,34 @@ def guided_figures(run: str | Path, out: Path, *, which: str = "best", data_dir:
     (None: all); neurons are the channels to explain (None: the `count` purest). method is one
     of analysis.guided.METHODS, or "all" for the three and a side-by-side figure; render is
     "standard" (each method's usual rendering) or one of analysis.guided.STYLES. Prints why
-    each neuron was chosen.
+    each neuron was chosen. smooth_samples > 0 turns SmoothGrad on (analysis.smoothgrad: the
+    mean map over that many noisy copies of each image, noise N(0, (smooth_noise * 255)^2) from
+    a generator seeded with seed; the paper's defaults are 50 samples and 0.15).
     """
     if method not in (*METHODS, "all"):
         raise AnalysisError(f"method must be one of {', '.join(METHODS)} or all, not {method!r}")
     if render not in RENDERS:
         raise AnalysisError(f"render must be one of {', '.join(RENDERS)}, not {render!r}")
-    check_counts(("k", k), ("the number of neurons", count), ("the batch size", batch_size))
+    check_smoothing(smooth_samples, smooth_noise)
+    smoothing = Smoothing(smooth_samples, smooth_noise, seed) if smooth_samples else None
+    prefix = "smoothgrad_" if smoothing else ""
     out = Path(out)
-    inputs = load_inputs(run, which=which, data_dir=data_dir, split=split, images=images,
-                         check=lambda model: check_neurons(model, layer, neurons))
+    probe = probe_neurons(run, which=which, data_dir=data_dir, split=split, images=images,
+                          layer=layer, neurons=neurons, count=count, k=k, batch_size=batch_size,
+                          progress=progress)
+    inputs, top, chosen = probe.inputs, probe.top, probe.chosen
     model, x, y = inputs.model, inputs.images, inputs.labels
-    top = top_activations(model, layer, x, k=k, batch_size=batch_size, progress=progress)
-    chosen = choose_neurons(top, y, neurons=neurons, count=count)
-    print("\n".join(describe(layer, chosen)))
     sel = Selection(top, [c.channel for c in chosen], x, y, receptive_field(model, layer))
     methods = METHODS if method == "all" else (method,)
-    maps = {m: sel.gradients(model, layer, m, batch_size, progress) for m in methods}
-    paths = [save_maps(out / f"{method}_{layer}_maps.npz", sel, maps, layer, split)]
+    maps = {m: sel.gradients(model, layer, m, batch_size, progress, smoothing) for m in methods}
+    paths = [save_maps(out / f"{prefix}{method}_{layer}_maps.npz", sel, maps, layer, split,
+                       smoothing)]
     for m in methods:
-        paths.append(unit_figure(out / f"{m}_{layer}.png", sel, {m: maps[m]}, render, layer))
-        paths.append(topk_figure(out / f"{m}_{layer}_top{sel.k}.png", sel, maps[m], m, render,
-                                 layer))
+        paths.append(unit_figure(out / f"{prefix}{m}_{layer}.png", sel, {m: maps[m]}, render,
+                                 layer, smoothing))
+        paths.append(topk_figure(out / f"{prefix}{m}_{layer}_top{sel.k}.png", sel, maps[m], m,
+                                 render, layer, smoothing))
     if method == "all":
-        paths.append(unit_figure(out / f"compare_{layer}.png", sel, maps, render, layer))
+        paths.append(unit_figure(out / f"{prefix}compare_{layer}.png", sel, maps, render, layer,
+                                 smoothing))
     return paths

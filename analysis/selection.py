@@ -15,7 +15,14 @@ import keras
 import numpy as np
 
 from analysis import AnalysisError
-from analysis.activations import TopActivations, class_purity, select_interesting, spatial_layer
+from analysis.activations import (
+    TopActivations,
+    class_purity,
+    select_interesting,
+    spatial_layer,
+    top_activations,
+)
+from analysis.inputs import Inputs, check_counts, load_inputs
 from data import CLASS_NAMES
 
 BY_HAND = "picked by hand"
@@ -65,3 +72,27 @@ def choose_neurons(top: TopActivations, labels: np.ndarray, *, neurons: list[int
 def describe(layer: str, choices: list[Choice]) -> list[str]:
     """One line per chosen neuron, as the scripts print them."""
     return [f"{layer} neuron {c.channel}: {c.reason}" for c in choices]
+
+
+@dataclass
+class Probe:
+    """A run's inputs, every channel's top-k images among them, and the neurons chosen."""
+
+    inputs: Inputs
+    top: TopActivations
+    chosen: list[Choice]
+
+
+def probe_neurons(run, *, which: str, data_dir: str | None, split: str, images: int | None,
+                  layer: str, neurons: list[int] | None, count: int, k: int, batch_size: int,
+                  progress: bool) -> Probe:
+    """Load a run's network and images (the neurons checked first), find every channel's top-k
+    images and choose the neurons; prints why each was chosen."""
+    check_counts(("k", k), ("the number of neurons", count), ("the batch size", batch_size))
+    inputs = load_inputs(run, which=which, data_dir=data_dir, split=split, images=images,
+                         check=lambda model: check_neurons(model, layer, neurons))
+    top = top_activations(inputs.model, layer, inputs.images, k=k, batch_size=batch_size,
+                          progress=progress)
+    chosen = choose_neurons(top, inputs.labels, neurons=neurons, count=count)
+    print("\n".join(describe(layer, chosen)))
+    return Probe(inputs, top, chosen)

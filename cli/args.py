@@ -26,16 +26,23 @@ def at_least(minimum: int):
     return parse
 
 
-def channel_list(text: str) -> list[int]:
-    """An argparse type for --neurons: channel numbers separated by commas."""
-    try:
-        picked = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        picked = []
-    if not picked:
-        raise argparse.ArgumentTypeError(
-            f"takes channel numbers separated by commas, e.g. 3,17,40 (not {text!r})")
-    return picked
+def number_list(what: str):
+    """An argparse type: integers separated by commas ("3,17,40"), else a one-line error."""
+
+    def parse(text: str) -> list[int]:
+        try:
+            picked = [int(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            picked = []
+        if not picked:
+            raise argparse.ArgumentTypeError(
+                f"takes {what} separated by commas, e.g. 3,17,40 (not {text!r})")
+        return picked
+
+    return parse
+
+
+channel_list = number_list("channel numbers")  # --neurons
 
 
 def parser(doc: str | None) -> argparse.ArgumentParser:

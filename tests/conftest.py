@@ -93,3 +93,15 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "test_batch").exists():
         pytest.skip(f"no CIFAR-10 copy at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def random_network(seed: int, images: int):
+    """The report's network with batch norm after every conv (random weights, seeded), and
+    `images` uniform-noise images: a network to run the gradient methods on without training."""
+    import keras
+
+    from models import build_model
+
+    keras.utils.set_random_seed(seed)
+    pixels = np.random.default_rng(seed).uniform(0, 255, (images, 32, 32, 3)).astype(np.float32)
+    return build_model(batchnorm="all"), pixels

@@ -9,15 +9,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_script
+from conftest import random_network, run_script
 
 import runs
 from analysis import AnalysisError
-from analysis.guided import METHODS, forward_to, render_map, unit_gradients
+from analysis.guided import METHODS, forward_to, output_gradients, render_map, unit_gradients
 from analysis.guided_figures import guided_figures
 from analysis.receptive_field import field_box, receptive_field
 from data import load_cifar10
-from models import build_model
 
 EPS = 1e-3  # Keras' BatchNormalization epsilon
 SCALE, OFFSET = np.array([0.02, 0.05]), np.array([-1.0, -3.0])
@@ -139,11 +138,7 @@ def test_rules_differ_on_the_small_network(small):
 
 @pytest.fixture(scope="module")
 def network():
-    """The report's network with batch norm after every conv (random weights), and 3 images."""
-    keras.utils.set_random_seed(1)
-    model = build_model(batchnorm="all")
-    images = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
-    return model, images
+    return random_network(seed=1, images=3)
 
 
 @pytest.mark.parametrize("layer", ["CONV2", "POOL2", "CONV4"])
@@ -186,6 +181,28 @@ def test_model_unchanged_after_a_call(network):
     np.testing.assert_array_equal(model.predict(images, verbose=0), before)
     np.testing.assert_array_equal(plain_gradient(), gradient_before)
     assert model.get_layer("CONV4").activation.__name__ == "relu"
+
+
+def test_output_gradients_of_a_class_score(network):
+    """Saliency of the score before the softmax (the BN output) is its plain gradient; the rules
+    differ on it as on conv units; a spatial layer is refused."""
+    model, images = network
+    classes = np.array([2, 7, 2])
+    x = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        scores = keras.Model(model.input, model.get_layer("BN").output)(x, training=False)
+        total = tf.reduce_sum(tf.gather(scores, classes, axis=1, batch_dims=1))
+    expected = tape.gradient(total, x).numpy()
+    maps = output_gradients(model, "BN", images, classes, "saliency", batch_size=2)
+    # Through the whole network float32 rounding reaches about 1e-6 of the map's scale.
+    np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    guided = output_gradients(model, "BN", images, classes, "guided")
+    assert guided.shape == images.shape and not np.allclose(guided, maps)
+    with pytest.raises(ValueError, match=r"^layer CONV4 has a spatial map"):
+        output_gradients(model, "CONV4", images, classes)
+    with pytest.raises(ValueError, match=r"^3 images but 2 units$"):
+        output_gradients(model, "BN", images, classes[:2])
 
 
 @pytest.mark.parametrize("position", [(0, 0), (3, 4), (7, 7)])
