@@ -5,11 +5,12 @@
 
 The run folder holds config.json (every setting, data source, seed, versions), history.csv (one
 row per epoch: learning rate, train/val/test loss and accuracy, seconds), best.weights.h5 (best
-validation accuracy), last.weights.h5 and checkpoint.keras (weights, optimizer and schedule state,
-for --resume). Every file is written atomically, and checkpoint.keras commits each epoch, so a
-killed run loses at most the current epoch. One training at a time writes a run folder (a second
-one is refused). SIGTERM and Ctrl-C stop after the current epoch's files, with the command that
-continues the run. --resume takes the command that started the run again: a setting may be
+validation accuracy), last.weights.h5, checkpoint.keras (weights, optimizer and schedule state,
+for --resume) and tensorboard/ (event files). Every file is written atomically, and
+checkpoint.keras commits each epoch, so a killed run loses at most the current epoch. One training
+at a time writes a run folder. SIGTERM and Ctrl-C stop after the current epoch's files, and a
+write the disk has no room for is refused before it starts, each in one line with the command
+that continues the run. --resume takes the command that started the run again: a setting may be
 repeated, but only --epochs (not for a cosine schedule) and --data-dir may change.
 """
 
@@ -20,11 +21,13 @@ import cli
 cli.start_quietly()
 
 import argparse
+import contextlib
 import dataclasses
 import shlex
 import sys
 
 import runs
+from cli.errors import os_error_text
 from models.config import PRESETS, Config
 from training.devices import PRECISION_POLICIES
 from training.stopping import Stopped, stop_on_signals
@@ -80,6 +83,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--strategy", choices=("auto", "mirrored", "multiworker"),
         help="tf.distribute strategy (auto: mirrored over several GPUs, multiworker with "
              "TF_CONFIG)")
+    add("--tensorboard", type=int, metavar="N",
+        help=f"TensorBoard event files in RUN/tensorboard/, with CONV1's filters every N epochs "
+             f"({d.tensorboard}; 0: none). On by default, as they cost milliseconds and kB an "
+             "epoch; viewing them needs `pip install tensorboard`")
     add("--cpu-devices", type=int, default=1,
         help="split the CPU into N logical devices (try --strategy mirrored without GPUs)")
     add("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress output")
@@ -95,6 +102,11 @@ def given_settings(args: argparse.Namespace) -> dict:
     return given
 
 
+def resume_command(run: Run) -> str:
+    return shlex.join(["python", sys.argv[0], "--run", run.folder.name, "--out",
+                       str(run.folder.parent), "--resume"])
+
+
 def stopped_line(run: Run | None) -> str:
     """What a SIGTERM or Ctrl-C left, and the command that continues the run."""
     if run is None:
@@ -102,10 +114,18 @@ def stopped_line(run: Run | None) -> str:
     if not run.state["epoch"]:
         return ("stopped before the first epoch finished: nothing to resume; run the same "
                 "command again")
-    command = shlex.join(["python", sys.argv[0], "--run", run.folder.name,
-                          "--out", str(run.folder.parent), "--resume"])
     return (f"stopped at epoch {run.state['epoch']} of {run.config.epochs}; "
-            f"continue with: {command}")
+            f"continue with: {resume_command(run)}")
+
+
+def failed_write_line(error: OSError, run: Run | None) -> str:
+    """A failed write (a full disk) in one line, with the resume command if epochs are saved."""
+    done = 0
+    with contextlib.suppress(runs.RunError):
+        done = runs.epochs_done(run.folder) if run is not None and run.chief else 0
+    saved = "epoch 1 is" if done == 1 else f"epochs 1..{done} are"
+    more = f"; {saved} saved; once that is fixed, continue with: {resume_command(run)}"
+    return f"error: {os_error_text(error)}{more if done else ''}"
 
 
 def main() -> None:
@@ -121,6 +141,9 @@ def main() -> None:
         except Stopped as stop:
             print(stopped_line(run), file=sys.stderr)
             sys.exit(stop.exit_status)
+        except OSError as error:
+            print(failed_write_line(error, run), file=sys.stderr)
+            sys.exit(2)
 
 
 if __name__ == "__main__":

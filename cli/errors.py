@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 
@@ -29,9 +30,15 @@ def main_with_errors(main: Callable[[], None]) -> None:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except OSError as error:  # a full disk, an unwritable or missing folder: the system's words
-        where = f": {error.filename}" if error.filename else ""
-        print(f"error: {error.strerror or error}{where}", file=sys.stderr)
+        print(f"error: {os_error_text(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def os_error_text(error: OSError) -> str:
+    """The system's words for an OSError and the file it concerns, on one line: h5py's own
+    message for a failed write spreads over several."""
+    where = f": {error.filename}" if error.filename else ""
+    return re.sub(r"\s*\n\s*", " ", f"{error.strerror or error}{where}").strip()

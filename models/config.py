@@ -45,6 +45,9 @@ class Config:
     precision: str = "auto"
     xla: bool = False
     strategy: str = "auto"
+    # TensorBoard event files (training.tensorboard), with CONV1's filters as an image every N
+    # epochs and at the last; 0 writes none.
+    tensorboard: int = 5
 
     def __post_init__(self) -> None:
         problem = next((message for message in _problems(self) if message), None)
@@ -127,7 +130,8 @@ def _problems(config: Config):
     yield _between(config, "decay_factor", 0, 1, "()")
     for name in ("batch_size", "epochs", "val_size", "limit"):
         yield _at_least(config, name, 1)
-    for name in ("patience", "warmup_epochs", "early_stop", "seed", "translate", "cutout"):
+    for name in ("patience", "warmup_epochs", "early_stop", "seed", "translate", "cutout",
+                 "tensorboard"):
         yield _at_least(config, name, 0)
     # A shift of the whole image or a Cutout larger than it would blank every image.
     yield _between(config, "translate", 0, IMAGE_SIZE, "[)")

@@ -17,7 +17,7 @@ from reporting.runs import Run
 from training.studies import STUDIES, Study, Variant
 
 # Settings that do not change what a run learns; runs differing only in these still compare.
-NOT_COMPARED = ("data_dir", "preset", "precision", "xla", "strategy")
+NOT_COMPARED = ("data_dir", "preset", "precision", "xla", "strategy", "tensorboard")
 
 Style = Callable[[Config, int], tuple[str, str]]  # (config, position in the legend) -> colour, line
 

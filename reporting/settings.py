@@ -56,7 +56,8 @@ def _warmup(config: Config) -> str:
     return f"{config.warmup_epochs} epochs, linear from {lr / 10:g} to {lr:g}"
 
 
-# In the page's order. Every Config field is in one row (tests/test_reporting.py checks it).
+# In the page's order. Every Config field of the recipe is in one row (tests/test_reporting.py
+# checks it); data_dir and tensorboard are not the recipe's.
 SETTINGS = (
     Setting("patience parameter p", ("patience",), lambda c: str(c.patience), True, _plateau),
     Setting("learning-rate decay", ("schedule", "decay_factor"),

@@ -7,12 +7,15 @@ import csv
 import fcntl
 import io
 import json
+import math
 import os
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from models.config import Config
-from runs.files import atomic_write_text
+from runs.files import TEMPORARY, atomic_write_text
 
 LOGS = Path(__file__).resolve().parent.parent / "logs"
 CONFIG = "config.json"
@@ -22,13 +25,13 @@ CHECKPOINT = "checkpoint.keras"
 WEIGHTS = {"best": "best.weights.h5", "last": "last.weights.h5"}
 EVAL = "eval"
 FIGURES = "figures"
+TENSORBOARD = "tensorboard"  # event files, where the run's config asks for them
 # stored inside checkpoint.keras, so weights and state commit together
 STATE_ENTRY = "run_state.json"
 # held (flock) by the training that writes the folder, with its pid inside
 LOCK = ".lock"
 # an epoch's weights wait under this prefix until its checkpoint commits them (staged_name)
 STAGED = ".staged-"
-TEMPORARY = ".tmp-"  # runs.files.atomic_save's temporary names
 HISTORY_COLUMNS = ("epoch", "learning_rate", "train_loss", "train_accuracy", "val_loss",
                    "val_accuracy", "test_loss", "test_accuracy", "seconds")
 
@@ -40,9 +43,10 @@ class RunError(ValueError):
 class Claim:
     """This process's hold on a run folder: an exclusive flock on RUN/.lock, with the pid in it.
 
-    While a training holds it, no other training writes the folder, so the temporary names of
-    runs.files.atomic_save (".tmp-NAME" beside NAME) and the staged weights cannot collide
-    between processes. The kernel drops the lock when the process dies, even by kill -9, so a
+    While a training holds it, no other training writes the folder, so its staged weights cannot
+    collide between processes, and runs.recover may delete the temporary files of training's own
+    names it finds (runs.files.atomic_save's ".tmp-PID-RANDOM-NAME"): they are a dead
+    process's. The kernel drops the lock when the process dies, even by kill -9, so a
     killed run never leaves its folder locked. Use it as a context manager, or call release().
     """
 
@@ -122,6 +126,17 @@ def _lock(folder: Path, created: bool) -> Claim:
     return Claim(folder, fd, created)
 
 
+def run_folder(out: Path, name: str) -> Path:
+    """OUT/NAME, the folder of the run a training names: NAME is one plain folder name, as a
+    name that climbs out ("../x"), is absolute or is "." would train outside OUT or into OUT
+    itself, beside the other runs; RunError for those."""
+    separators = [sep for sep in (os.sep, os.altsep) if sep]
+    if (name in ("", ".", "..") or any(sep in name for sep in separators) or "\0" in name):
+        raise RunError(f"a run name is one folder name (the run goes into --out {out}), not "
+                       f"{name!r}; pass --out for another place")
+    return Path(out) / name
+
+
 def find_run(name_or_path: str | Path) -> Path:
     """A run is named (logs/NAME) or given as a path to its folder."""
     path = Path(name_or_path)
@@ -197,6 +212,14 @@ def best_row(rows: list[dict]) -> dict:
     return max(rows, key=lambda row: (row["val_accuracy"], -row["epoch"]))
 
 
+def model_bytes(model, *, optimizer: bool = False) -> int:
+    """About the payload of a weights file of the model (with optimizer, of a checkpoint, which
+    also holds the optimizer's variables): the bytes of the variables it stores."""
+    trainer = getattr(model, "optimizer", None) if optimizer else None
+    variables = [*model.weights, *(trainer.variables if trainer is not None else ())]
+    return sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)
+
+
 def save_checkpoint(model, path: str, state: dict) -> None:
     """The model with its optimizer, and the run's state (epoch, history, schedule) inside it."""
     model.save(path)
@@ -235,6 +258,15 @@ def publish_weights(folder: Path, state: dict) -> None:
         staged = Path(folder) / name
         if staged.exists():
             os.replace(staged, Path(folder) / WEIGHTS[which])
+
+
+def discard_staged(folder: Path, staged: dict[str, str]) -> None:
+    """Delete the staged weights of an epoch whose commit failed (staged: which -> staged name),
+    so that on a full disk they do not hold the room the next try needs; runs.recover deletes
+    those a kill left."""
+    for name in staged.values():
+        with contextlib.suppress(FileNotFoundError):
+            (Path(folder) / name).unlink()
 
 
 def recover(folder: Path, state: dict | None) -> None:

@@ -105,3 +105,25 @@ def random_network(seed: int, images: int):
     keras.utils.set_random_seed(seed)
     pixels = np.random.default_rng(seed).uniform(0, 255, (images, 32, 32, 3)).astype(np.float32)
     return build_model(batchnorm="all"), pixels
+
+
+def kill_after_epochs(args: list[str], run: Path, epochs: int, timeout: float = 240) -> None:
+    """Start a script as a user would, wait until its run folder's history.csv lists `epochs`
+    epochs, then kill -9 it wherever it is (in an epoch, its commit or its summaries)."""
+    import signal
+    import time
+
+    import runs
+
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    try:
+        deadline = time.monotonic() + timeout
+        while len(runs.read_history(run)) < epochs:
+            assert process.poll() is None, f"the run ended before epoch {epochs}"
+            assert time.monotonic() < deadline, "the run never got going"
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()

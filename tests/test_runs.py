@@ -187,9 +187,10 @@ def test_recover_finishes_a_committed_epoch_and_drops_an_uncommitted_one(tmp_pat
     files = {"last.weights.h5": "epoch 1", "best.weights.h5": "epoch 1",
              staged["last"]: "epoch 2", staged["best"]: "epoch 2",
              runs.staged_name(3, "last"): "epoch 3, uncommitted",
-             ".tmp-checkpoint.keras": "half a checkpoint",
-             ".tmp-.staged-3-best.weights.h5": "half of epoch 3's best weights",
-             ".tmp-filters.png": "another script's figure, being written"}
+             ".tmp-4242-0a1b2c3d-checkpoint.keras": "half a checkpoint",
+             ".tmp-4242-0a1b2c3d-.staged-3-best.weights.h5": "half of epoch 3's best weights",
+             ".tmp-history.csv": "half a history, as a run before pids were in the names left it",
+             ".tmp-4242-0a1b2c3d-filters.png": "another script's figure, being written"}
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     runs.write_history(tmp_path / runs.HISTORY, history[:1])  # killed before history.csv
@@ -197,7 +198,8 @@ def test_recover_finishes_a_committed_epoch_and_drops_an_uncommitted_one(tmp_pat
     for _ in range(2):  # a second recovery finds nothing to do
         runs.recover(tmp_path, state)
         assert sorted(p.name for p in tmp_path.iterdir()) == [
-            ".tmp-filters.png", "best.weights.h5", "history.csv", "last.weights.h5"]
+            ".tmp-4242-0a1b2c3d-filters.png", "best.weights.h5", "history.csv",
+            "last.weights.h5"]
         assert (tmp_path / "last.weights.h5").read_text() == "epoch 2"
         assert (tmp_path / "best.weights.h5").read_text() == "epoch 2"
         assert runs.read_history(tmp_path) == history
@@ -205,4 +207,37 @@ def test_recover_finishes_a_committed_epoch_and_drops_an_uncommitted_one(tmp_pat
     (tmp_path / runs.staged_name(1, "last")).write_text("epoch 1 of a run killed in it")
     runs.recover(tmp_path, None)  # no checkpoint: nothing committed, leftovers dropped
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        ".tmp-filters.png", "best.weights.h5", "history.csv", "last.weights.h5"]
+        ".tmp-4242-0a1b2c3d-filters.png", "best.weights.h5", "history.csv", "last.weights.h5"]
+
+
+def test_discard_staged_deletes_a_failed_commit_s_weights_only(tmp_path):
+    staged = {"last": runs.staged_name(3, "last"), "best": runs.staged_name(3, "best")}
+    (tmp_path / staged["last"]).write_text("epoch 3")  # best was never written: the disk filled
+    (tmp_path / "last.weights.h5").write_text("epoch 2")
+    runs.discard_staged(tmp_path, staged)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.weights.h5"]
+
+
+def test_model_bytes_counts_the_weights_and_with_the_optimizer_its_state_too():
+    model = small_model()  # 4 x 2 kernel + 2 biases, float32
+    assert runs.model_bytes(model) == 10 * 4
+    assert runs.model_bytes(model, optimizer=True) == 10 * 4  # not compiled: no optimizer
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    # Adam keeps two moments per weight, and its step count and learning rate
+    assert runs.model_bytes(model, optimizer=True) > 3 * 10 * 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Run names
+
+
+@pytest.mark.parametrize("name", ["../x", "..", ".", "/tmp/elsewhere", "a/b", "x/", "a\0b"])
+def test_a_run_name_is_one_folder_name(tmp_path, name):
+    with pytest.raises(runs.RunError) as error:
+        runs.run_folder(tmp_path / "logs", name)
+    assert str(error.value) == (f"a run name is one folder name (the run goes into --out "
+                                f"{tmp_path / 'logs'}), not {name!r}; pass --out for another "
+                                "place")
+    assert runs.run_folder(tmp_path / "logs", "paper-2") == tmp_path / "logs" / "paper-2"
+    assert runs.run_folder(tmp_path, ".hidden") == tmp_path / ".hidden"

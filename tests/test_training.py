@@ -4,26 +4,34 @@ folder, SIGTERM, multi-device strategies."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import re
+import runpy
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import h5py
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT, kill_after_epochs, run_script
 
 import runs
+import runs.files
 from models.config import PRESETS, Config, ConfigError
 from models.losses import make_loss
+from models.network import build_from_config
 from models.optimizers import FusedAdam, FusedAdamW
 from training import devices, trainer
 from training.callbacks import (
@@ -34,7 +42,13 @@ from training.callbacks import (
     save_epoch,
     summary_line,
 )
-from training.devices import is_chief, make_strategy, resolve_precision, writes_run_folder
+from training.devices import (
+    is_chief,
+    make_strategy,
+    precision_warning,
+    resolve_precision,
+    writes_run_folder,
+)
 from training.setup import build_compiled, make_optimizer
 from training.stopping import Stopped, deferred, stop_on_signals
 from training.trainer import prepare_run, train
@@ -254,6 +268,43 @@ def test_a_relative_data_dir_is_stored_absolute(tmp_path, monkeypatch):
         assert run.config.data_dir == str(Path.cwd().parent / "copy")
 
 
+def test_a_run_name_that_is_not_one_folder_name_is_refused_before_anything_is_made(tmp_path):
+    out = tmp_path / "logs"
+    for name in ("../x", str(tmp_path / "elsewhere"), ".", "a/b"):
+        for resume in (False, True):
+            with pytest.raises(runs.RunError) as error:
+                prepare_run({}, out=out, name=name, resume=resume)
+            assert str(error.value) == (f"a run name is one folder name (the run goes into "
+                                        f"--out {out}), not {name!r}; pass --out for another "
+                                        "place")
+    assert list(tmp_path.iterdir()) == []  # neither OUT/.. nor OUT nor an absolute path touched
+
+
+def early_stopped_run(folder: Path, config: Config, *, epoch: int, best_epoch: int) -> Path:
+    saved_run(folder, config, epoch)
+    state = runs.read_checkpoint_state(folder / runs.CHECKPOINT)
+    runs.save_checkpoint(ZipOnly(), str(folder / runs.CHECKPOINT),
+                         {**state, "best_epoch": best_epoch})
+    return folder
+
+
+def test_resuming_an_early_stopped_run_says_so_instead_of_training_one_more_epoch(tmp_path):
+    stopped = early_stopped_run(tmp_path / "stopped", Config(epochs=20, early_stop=3), epoch=7,
+                                best_epoch=4)
+    before = snapshot(stopped)
+    for settings in ({}, {"epochs": 30}):
+        with pytest.raises(runs.RunError) as error:
+            prepare_run(settings, out=tmp_path, name="stopped", resume=True)
+        assert str(error.value) == (f"{stopped} stopped early at epoch 7: no better validation "
+                                    "accuracy for 3 epochs after epoch 4; start a new run to "
+                                    "train further")
+    assert snapshot(stopped) == before
+    # Killed one epoch before its early stop: it resumes.
+    early_stopped_run(tmp_path / "going", Config(epochs=20, early_stop=3), epoch=6, best_epoch=4)
+    with prepare_run({}, out=tmp_path, name="going", resume=True) as run:
+        assert run.state["epoch"] == 6
+
+
 # ---------------------------------------------------------------------------------------------
 # Optimizer, loss
 
@@ -370,6 +421,35 @@ def test_save_epoch_commits_weights_checkpoint_and_history(tmp_path):
     assert (tmp_path / "best.weights.h5").is_file()
 
 
+def fake_disk(monkeypatch, free) -> None:
+    """shutil.disk_usage reports free(path) bytes free (a number or a function of the path)."""
+    def usage(path):
+        room = free(Path(path)) if callable(free) else free
+        return shutil._ntuple_diskusage(10**12, 10**12 - room, room)
+
+    monkeypatch.setattr(runs.files.shutil, "disk_usage", usage)
+
+
+def test_a_commit_the_disk_has_no_room_for_leaves_the_epoch_before_whole(tmp_path,
+                                                                         monkeypatch):
+    config = Config(batchnorm="none")
+    model, twin = build_compiled(config, 1), build_from_config(config)
+    model.optimizer.build(model.trainable_variables)
+    state = {"epoch": 1, "history": [history_row(1, logs(1, 0.5))], "best_epoch": 1}
+    save_epoch(model, twin, folder=tmp_path, state=state, improved=True)
+    committed = snapshot(tmp_path)
+    weights = runs.model_bytes(twin)
+    # Room for the last weights (checked first), not for the best ones nor the checkpoint.
+    fake_disk(monkeypatch, lambda path: 2 * weights if not list(tmp_path.glob(".staged-*"))
+              else 0)
+    state = {**state, "epoch": 2, "history": [*state["history"], history_row(2, logs(2, 0.6))]}
+    with pytest.raises(OSError) as error:
+        save_epoch(model, twin, folder=tmp_path, state=state, improved=True)
+    assert error.value.errno == errno.ENOSPC
+    assert error.value.filename == str(tmp_path / runs.staged_name(2, "best"))
+    assert snapshot(tmp_path) == committed  # no temporary file, no staged weights of epoch 2
+
+
 class Killed(BaseException):
     """Stands in for a kill -9 at one step of an epoch's commit."""
 
@@ -476,6 +556,22 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     assert resolve_precision("auto") == "bf16"
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
     assert resolve_precision("auto") == "fp32"
+
+
+def test_an_emulated_precision_is_a_warning_line(monkeypatch):
+    monkeypatch.setattr(devices, "has_gpu", lambda: False)
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
+    assert precision_warning("fp16") == (
+        "warning: fp16 is emulated on a CPU (no GPU found): it trains several times slower than "
+        "fp32; --precision auto picks the fastest this machine has")
+    assert precision_warning("bf16") == (
+        "warning: bf16 is emulated on a CPU without AVX512-BF16 or AMX (no GPU found): it trains "
+        "several times slower than fp32; --precision auto picks the fastest this machine has")
+    assert precision_warning("fp32") is None
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
+    assert precision_warning("bf16") is None and precision_warning("fp16") is not None
+    monkeypatch.setattr(devices, "has_gpu", lambda: True)
+    assert precision_warning("fp16") is None and precision_warning("bf16") is None
 
 
 def test_auto_strategy_is_none_on_one_device(monkeypatch):
@@ -598,19 +694,8 @@ def test_best_weights_are_those_of_the_best_validation_epoch(tiny_run):
 def test_a_killed_run_resumes_with_its_original_command(tiny_cifar, tmp_path):
     original = ["train.py", "--data-dir", str(tiny_cifar), "--run", "killed", "--out",
                 str(tmp_path), "--limit", "250", "--no-flip", *TINY]
-    process = subprocess.Popen([sys.executable, *original, "--epochs", "30"], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     run = tmp_path / "killed"
-    try:
-        deadline = time.monotonic() + 240
-        while len(runs.read_history(run)) < 2:
-            assert process.poll() is None, "the run ended before its second epoch"
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.2)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    kill_after_epochs([*original, "--epochs", "30"], run, epochs=2)
     done = runs.read_checkpoint_state(run / "checkpoint.keras")["epoch"]
     assert done >= 2
     # The same command again, plus --resume (and more epochs: --epochs may change).
@@ -695,7 +780,8 @@ def test_a_busy_run_folder_is_refused_and_sigterm_stops_with_the_resume_command(
                                            f"{resume}"]
     # Stopped cleanly: the epoch committed whole, nothing temporary left, the claim released.
     assert sorted(p.name for p in run.iterdir()) == [
-        "best.weights.h5", "checkpoint.keras", "config.json", "history.csv", "last.weights.h5"]
+        "best.weights.h5", "checkpoint.keras", "config.json", "history.csv", "last.weights.h5",
+        "tensorboard"]
     assert runs.read_history(run) == runs.read_checkpoint_state(run / runs.CHECKPOINT)["history"]
     assert_last_weights_are_the_checkpoint_s(run)
     resumed = run_script(*shlex.split(resume)[1:], "--epochs", str(done + 1))
@@ -743,3 +829,94 @@ def test_multiworker_strategy_with_two_local_workers(tiny_cifar, tmp_path):
     assert json.loads((run / "config.json").read_text())["runtime"]["replicas"] == 2
     assert len(runs.read_history(run)) == 1 and (run / "best.weights.h5").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["multi"]  # the second worker wrote nothing
+
+
+def run_train_py(monkeypatch, capsys, *args: str) -> tuple[int, list[str]]:
+    """train.py run in this process, as `python train.py ARGS` would: its exit status and the
+    lines it wrote to stderr."""
+    monkeypatch.setattr(sys, "argv", ["train.py", *args])
+    try:
+        runpy.run_path(str(ROOT / "train.py"), run_name="__main__")
+        status = 0
+    except SystemExit as exit_:
+        status = exit_.code
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+NO_ROOM = r"error: No space left on device \(\d+\.\d MB needed, \d+\.\d MB free\): "
+
+
+@pytest.mark.slow
+def test_a_full_disk_in_train_py_is_one_line_leaves_no_temporary_file_and_resumes(
+        tiny_cifar, tmp_path, monkeypatch, capsys):
+    command = ["--data-dir", str(tiny_cifar), "--run", "full", "--out", str(tmp_path),
+               "--limit", "100", "--epochs", "2", *TINY]
+    run = tmp_path / "full"
+    real = shutil.disk_usage
+    # The disk fills up once epoch 2 has staged its last weights: its commit cannot finish.
+    with monkeypatch.context() as patch:
+        fake_disk(patch, lambda path: 0 if (run / runs.staged_name(2, "last")).exists()
+                  else real(path).free)
+        status, lines = run_train_py(patch, capsys, *command)
+    assert status == 2, lines
+    # runpy gives train.py's path as sys.argv[0], which the command repeats
+    resume = shlex.join(["python", str(ROOT / "train.py"), "--run", "full", "--out",
+                         str(tmp_path), "--resume"])
+    assert len(lines) == 1 and re.fullmatch(
+        NO_ROOM + re.escape(str(run)) + r"/(\.staged-2-best\.weights\.h5|checkpoint\.keras); "
+        r"epoch 1 is saved; once that is fixed, continue with: " + re.escape(resume),
+        lines[0]), lines
+    assert not list(run.glob(".*"))  # no temporary file, no staged weights, no lock
+    assert runs.read_checkpoint_state(run / runs.CHECKPOINT)["epoch"] == 1
+    assert [r["epoch"] for r in runs.read_history(run)] == [1]
+    status, lines = run_train_py(monkeypatch, capsys, *shlex.split(resume)[2:])
+    assert status == 0, lines
+    assert [r["epoch"] for r in runs.read_history(run)] == [1, 2]
+    assert_last_weights_are_the_checkpoint_s(run)
+
+
+@contextlib.contextmanager
+def small_file_system(folder: Path, size: str) -> Iterator[Callable[[str], None]]:
+    """A real tmpfs of the size mounted at folder; yields a function that resizes it. Skips the
+    test where this process may not mount one (not root, or a sandbox that refuses)."""
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+            capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root and a mount the sandbox allows")
+
+    def resize(new: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={new}", str(folder)], check=True)
+
+    try:
+        yield resize
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.slow
+def test_train_py_on_a_really_full_disk_is_one_line_not_a_crash_and_resumes(tiny_cifar,
+                                                                            tmp_path):
+    # Room for epoch 1, two weights files and a checkpoint (the weights and Adam's two moments:
+    # three weights' worth), and 20 MiB more: too little for epoch 2's staged weights. Without
+    # the free-space check h5py wrote until the disk was full, then printed screens of
+    # tracebacks and segfaulted (exit 139), and so did every resume.
+    weights = runs.model_bytes(build_from_config(Config()))
+    size_mb = 5 * weights // 2**20 + 20
+    command = ["train.py", "--data-dir", str(tiny_cifar), "--run", "small", "--limit", "100",
+               "--epochs", "2", *TINY]
+    with small_file_system(tmp_path / "disk", f"{size_mb}M") as resize:
+        out = tmp_path / "disk"
+        result = run_script(*command, "--out", str(out))
+        assert result.returncode == 2, result.stderr[-3000:]
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and re.match(NO_ROOM, lines[0]), lines
+        assert "epoch 1 is saved; once that is fixed, continue with: " in lines[0]
+        run = out / "small"
+        assert not list(run.glob(".*"))  # no temporary file, no staged weights, no lock
+        assert [r["epoch"] for r in runs.read_history(run)] == [1]
+        resize(f"{size_mb * 3}M")
+        resumed = run_script(*command, "--out", str(out), "--resume")
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert [r["epoch"] for r in runs.read_history(run)] == [1, 2]
+        assert not list(run.glob(".*"))

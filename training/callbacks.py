@@ -1,5 +1,5 @@
 """The callbacks of a run: the test set's numbers after every epoch, a plateau decay that survives
---resume, and the run folder's files written after every epoch.
+--resume, and the run folder's files (and TensorBoard summaries) written after every epoch.
 
 Their order matters (make_callbacks): EpochRecorder fills the epoch's logs the others read, and
 RunWriter saves ResumablePlateau's counters after the plateau has updated them.
@@ -18,6 +18,7 @@ from models.config import Config
 from models.network import build_from_config
 from training.setup import current_learning_rate
 from training.stopping import deferred
+from training.tensorboard import EventFiles, conv1_kernel, filters_due
 
 
 def echo(line: str) -> None:
@@ -65,17 +66,19 @@ class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
 
 class RunWriter(keras.callbacks.Callback):
     """After every epoch: the row into state["history"], then the epoch committed to the run
-    folder (save_epoch; chief only), one summary line, and the early stop.
+    folder (save_epoch; chief only), its TensorBoard summaries where events is given (only once
+    the epoch is committed: training.tensorboard says why), one summary line, and the early stop.
 
     state is the run's state (epoch, history, best epoch, plateau counters), updated in place and
     saved inside checkpoint.keras, so that --resume continues exactly here.
     """
 
     def __init__(self, config: Config, *, folder: Path, state: dict, chief: bool = True,
-                 plateau: ResumablePlateau | None = None, log: Callable[[str], None] = echo):
+                 plateau: ResumablePlateau | None = None, events: EventFiles | None = None,
+                 log: Callable[[str], None] = echo):
         super().__init__()
         self.config, self.folder, self.state = config, Path(folder), state
-        self.chief, self.plateau, self.log = chief, plateau, log
+        self.chief, self.plateau, self.events, self.log = chief, plateau, events, log
         # Published weights hold the network alone; Keras' save_weights would add the
         # optimizer's moments (3x the size). A twin without an optimizer is saved instead.
         self.twin = build_from_config(config)
@@ -97,22 +100,46 @@ class RunWriter(keras.callbacks.Callback):
                 self.twin.set_weights(self.model.get_weights())
                 save_epoch(self.model, self.twin, folder=self.folder, state=state,
                            improved=improved)
+                if self.events is not None:
+                    self.write_events(row)
             self.log(summary_line(row, self.config.epochs, improved))
-        early_stop = self.config.early_stop
-        if early_stop and epoch + 1 - state["best_epoch"] >= early_stop:
-            self.log(f"early stop: no better validation accuracy for {early_stop} epochs")
+        if stopped_early(self.config, state):
+            self.log(f"early stop: no better validation accuracy for {self.config.early_stop} "
+                     f"epochs")
             self.model.stop_training = True
+
+    def write_events(self, row: dict) -> None:
+        """The committed epoch's summaries, with CONV1's filters where due."""
+        epoch = row["epoch"]
+        last = epoch == self.config.epochs or stopped_early(self.config, self.state)
+        due = filters_due(epoch, every=self.config.tensorboard, last=last)
+        self.events.write_epoch(row, filters=conv1_kernel(self.model) if due else None)
+
+    def on_train_end(self, logs=None):
+        if self.events is not None:
+            self.events.close()
+
+
+def stopped_early(config: Config, state: dict) -> bool:
+    """Whether the early stop ends the run at the state's epoch: config.early_stop epochs (0:
+    never) have passed without a better validation accuracy. A resumed run asks it too, so that
+    it does not train one more epoch only to stop again."""
+    return bool(config.early_stop) and (
+        state["epoch"] - state.get("best_epoch", 0) >= config.early_stop)
 
 
 def make_callbacks(config: Config, *, folder: Path, test_data, state: dict, chief: bool = True,
+                   events: EventFiles | None = None,
                    log: Callable[[str], None] = echo) -> list[keras.callbacks.Callback]:
-    """The run's callbacks in the order they must run (the module docstring says why)."""
+    """The run's callbacks in the order they must run (the module docstring says why); events
+    are the run's TensorBoard event files, where its config asks for them."""
     plateau = None
     if config.schedule == "plateau":
         plateau = ResumablePlateau(state.get("plateau"), monitor="val_loss",
                                    factor=config.decay_factor, patience=config.patience,
                                    min_lr=1e-6, verbose=1)
-    writer = RunWriter(config, folder=folder, state=state, chief=chief, plateau=plateau, log=log)
+    writer = RunWriter(config, folder=folder, state=state, chief=chief, plateau=plateau,
+                       events=events, log=log)
     return [c for c in (EpochRecorder(test_data), plateau, writer) if c is not None]
 
 
@@ -144,15 +171,22 @@ def save_epoch(model: keras.Model, twin: keras.Model, *, folder: Path, state: di
     A kill before the checkpoint leaves the epoch uncommitted (runs.recover deletes its staged
     files); after it, runs.recover finishes the renames. Published weights are thus never from an
     epoch the checkpoint lacks, and, history.csv coming before them, never from one it lacks.
+    A write that fails before the checkpoint (a full disk) deletes the staged files itself.
+    Each file's size is checked against the free space first (runs.atomic_save says why).
     """
     epoch = state["epoch"]
     staged = {which: runs.staged_name(epoch, which)
               for which in (("last", "best") if improved else ("last",))}
-    for name in staged.values():
-        runs.atomic_save(folder / name, twin.save_weights)
-    state["staged"] = staged
-    runs.atomic_save(folder / runs.CHECKPOINT,
-                     lambda tmp: runs.save_checkpoint(model, tmp, state))
+    try:
+        for name in staged.values():
+            runs.atomic_save(folder / name, twin.save_weights, size=runs.model_bytes(twin))
+        state["staged"] = staged
+        runs.atomic_save(folder / runs.CHECKPOINT,
+                         lambda tmp: runs.save_checkpoint(model, tmp, state),
+                         size=runs.model_bytes(model, optimizer=True))
+    except Exception:
+        runs.discard_staged(folder, staged)
+        raise
     runs.atomic_save(folder / runs.HISTORY,
                      lambda tmp: runs.write_history(Path(tmp), state["history"]))
     runs.publish_weights(folder, state)

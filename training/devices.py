@@ -48,6 +48,21 @@ def resolve_precision(precision: str) -> str:
     return "bf16" if cpu_has_bf16() else "fp32"
 
 
+def precision_warning(precision: str) -> str | None:
+    """A warning line where the precision a run trains under is emulated on this machine: fp16
+    without a GPU, bf16 without a GPU or a CPU that computes it natively. Such a run still trains
+    (to try the precision's code path on a laptop, say) but several times slower than fp32, so
+    the run says so when it starts instead of refusing. None where the precision is native."""
+    if precision not in ("fp16", "bf16") or has_gpu():
+        return None
+    if precision == "bf16" and cpu_has_bf16():
+        return None
+    hardware = ("a CPU (no GPU found)" if precision == "fp16"
+                else "a CPU without AVX512-BF16 or AMX (no GPU found)")
+    return (f"warning: {precision} is emulated on {hardware}: it trains several times slower "
+            f"than fp32; --precision auto picks the fastest this machine has")
+
+
 def make_strategy(name: str, *, cpu_devices: int = 1):
     """A tf.distribute strategy, or None for Keras' default single-device training.
 

@@ -20,14 +20,16 @@ import numpy as np
 import runs
 from data import load_cifar10, make_dataset, select_split
 from models.config import Config, ConfigError
-from training.callbacks import echo, make_callbacks
+from training.callbacks import echo, make_callbacks, stopped_early
 from training.devices import (
     PRECISION_POLICIES,
     make_strategy,
+    precision_warning,
     resolve_precision,
     writes_run_folder,
 )
 from training.setup import build_compiled, restore_checkpoint
+from training.tensorboard import EventFiles
 
 # Evaluation batches are larger than training's: the same numbers, faster on a CPU (bench.py).
 EVAL_BATCH_SIZE = 500
@@ -71,11 +73,12 @@ def prepare_run(settings: dict[str, Any], *, out: Path, name: str | None = None,
     time is a new one (NAME-2... within the same second). A new run refuses a folder that holds
     one already; a resumed run refuses a setting that differs from its config.json (the same
     value is fine, so that the command that started the run, plus --resume, continues it) except
-    epochs and data_dir (resume_epochs says which epochs). Nothing of the run is rewritten here
-    beyond what runs.recover finishes; a refusal releases the claim.
+    epochs and data_dir (resume_epochs says which epochs), and a run its early stop ended. NAME
+    is one plain folder name (runs.run_folder). Nothing of the run is rewritten here beyond what
+    runs.recover finishes; a refusal releases the claim.
     """
     settings = absolute_data_dir(settings)
-    folder = Path(out) / (name or time.strftime("%Y%m%d-%H%M%S"))
+    folder = runs.run_folder(out, name) if name else Path(out) / time.strftime("%Y%m%d-%H%M%S")
     if resume:
         return _resumed(folder, settings)
     config = Config.from_settings(settings)
@@ -106,6 +109,12 @@ def _resumed(folder: Path, settings: dict[str, Any]) -> Run:
                               f"{'; '.join(conflicts)}")
         resume_epochs(folder, config, done=state["epoch"],
                       epochs=settings.get("epochs", config.epochs))
+        if stopped_early(config, state):
+            best = state.get("best_epoch", 0)
+            raise runs.RunError(
+                f"{folder} stopped early at epoch {state['epoch']}: no better validation "
+                f"accuracy for {config.early_stop} epochs after epoch {best}; start a new run "
+                f"to train further")
         config = dataclasses.replace(config, **{k: settings[k] for k in RESUMABLE_CHANGES
                                                 if k in settings})
         runtime = json.loads((folder / runs.CONFIG).read_text()).get("runtime", {})
@@ -199,7 +208,9 @@ def train(run: Run, *, cpu_devices: int = 1, verbose: int = 1, command: str = ""
     """Train the run from its state's epoch to config.epochs; returns the run folder.
 
     The seeds depend on the epoch it starts from, so a resumed run does not replay the shuffles
-    and augmentations of the epochs it already has. command is recorded in config.json.
+    and augmentations of the epochs it already has. command is recorded in config.json. A
+    precision this machine only emulates is trained all the same, after a warning line; a
+    resumed run with TensorBoard first writes what its event files lack of the epochs done.
     """
     config, state, folder = run.config, run.state, run.folder
     strategy = make_strategy(config.strategy, cpu_devices=cpu_devices)
@@ -237,8 +248,15 @@ def train(run: Run, *, cpu_devices: int = 1, verbose: int = 1, command: str = ""
     log(f"run {folder}: {len(x_train)} train / {len(x_val)} val / {len(x_test)} test images, "
         f"{precision}, {model.count_params():,} parameters, "
         f"epochs {state['epoch'] + 1}..{config.epochs}")
+    warning = precision_warning(precision)
+    if warning:
+        log(warning)
+    events = None
+    if chief and config.tensorboard:
+        events = EventFiles(folder)
+        events.complete(state, model, every=config.tensorboard)
     callbacks = make_callbacks(config, folder=folder, test_data=test_data, state=state,
-                               chief=chief, log=log)
+                               chief=chief, events=events, log=log)
     model.fit(train_data, validation_data=val_data, epochs=config.epochs,
               initial_epoch=state["epoch"], callbacks=callbacks, shuffle=False, verbose=verbose)
     return folder
