@@ -1,14 +1,17 @@
 """Rebuild the report's figures and pages from run folders alone.
 
     python report.py logs/reference/paper logs/reference/study/* logs/reference/optimizers/* \\
-        --data-dir ../shared/data/cifar-10-jpeg
+        --featured logs/reference/tuned --data-dir ../shared/data/cifar-10-jpeg
 
 The first RUN is the main run: its learning curves (Task I), its best-on-validation test accuracy
-and settings (Tasks II/III), its network's parameter table (Task IV) and the analyses of its
-weights (Task VI filters, Task VII neurons and guided backpropagation). The other runs are
-recognised by their config.json as runs of the studies study.py trains (training/studies.py):
-the batch-norm and dropout runs make the Task V figures (BN, BN without dropouts, NO BN, NO BN
-without dropouts, and BN everywhere when given), the optimizer runs the optimizer figures.
+and settings (Tasks II/III) and its network's parameter table (Task IV). The analyses (Task VI
+filters, Task VII neurons and guided backpropagation, and the explanations of explain.py:
+Grad-CAM and Guided Grad-CAM, activation maximization and the sanity check) are of the
+--featured run's best weights, by default the main run's; the runs table shows it too. The
+other runs are recognised by their config.json as runs of the studies study.py trains
+(training/studies.py): the batch-norm and dropout runs make the Task V figures (BN, BN without
+dropouts, NO BN, NO BN without dropouts, and BN everywhere when given), the optimizer runs the
+optimizer figures.
 
 OUT (default: MAIN_RUN/report) gets report.html (self-contained, figures embedded), report.md
 (relative image links), figures/ (PNG, and PDF for the plots) and report.json (every number in the
@@ -36,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = parser(__doc__)
     p.add_argument("runs", nargs="+", metavar="RUN",
                    help="run folders (names under logs/ or paths); the first is the main run")
+    p.add_argument("--featured", metavar="RUN",
+                   help="the run whose best weights the analyses use (default: the main run)")
     p.add_argument("--out", help="folder for the pages and figures (default: MAIN_RUN/report)")
     p.add_argument("--data-dir", help="CIFAR-10 folder or tar.gz for evaluate.py's numbers and "
                    "the analyses (default: $CIFAR10_DIR, else the copy the main run trained on; "
@@ -43,15 +48,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=at_least(1), default=500,
                    help="batch size of evaluation (default: %(default)s)")
     p.add_argument("--no-analyses", action="store_true",
-                   help="skip Task VI/VII (filters, neurons, guided backprop)")
+                   help="skip the analyses (Tasks VI/VII and the explanations)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     out = Path(args.out) if args.out else runs.find_run(args.runs[0]) / "report"
-    pages = build_report(args.runs, out, data_dir=args.data_dir, batch_size=args.batch_size,
-                         analyses=not args.no_analyses)
+    pages = build_report(args.runs, out, featured=args.featured, data_dir=args.data_dir,
+                         batch_size=args.batch_size, analyses=not args.no_analyses)
     for kind in ("html", "markdown"):
         print(f"{kind}: {pages[kind]}")
     missing = json.loads(pages["json"].read_text())["missing"]

@@ -39,13 +39,30 @@ def evaluate_main(main: Run, data_dir: str | None, batch_size: int) -> None:
         print(f"warning: {main.evaluation_missing}", file=sys.stderr)
 
 
-def build_report(run_args: list[str], out: Path, *, data_dir: str | None = None,
-                 batch_size: int = 500, analyses: bool = True) -> dict[str, Path]:
+def featured_run(arg: str | None, runs: list[Run]) -> Run:
+    """The run whose weights the analyses use: the one named (one of the runs given, or another
+    one, loaded), else the main run."""
+    if arg is None:
+        return runs[0]
+    run = load_run(arg)
+    given = next((r for r in runs if r.folder.resolve() == run.folder.resolve()), None)
+    if given is not None:
+        return given
+    if not run.history:
+        raise RunError(f"the featured run {run.folder} has no finished epoch in history.csv "
+                       f"(train it first)")
+    return run
+
+
+def build_report(run_args: list[str], out: Path, *, featured: str | None = None,
+                 data_dir: str | None = None, batch_size: int = 500,
+                 analyses: bool = True) -> dict[str, Path]:
     """Write report.md, report.html, report.json and figures/ into out; return the pages' paths.
 
-    The first run is the main run (Tasks I-IV, VI, VII); the others are recognised as study runs
-    by their Config. The CIFAR-10 copy is data's one rule, with the main run's own copy as the
-    one it trained on.
+    The first run is the main run (Tasks I-IV); the others are recognised as study runs by their
+    Config. The featured run (default: the main run) is the one whose best weights the analyses
+    use (Tasks VI, VII and the explanations); the runs table shows it too. The CIFAR-10 copy is
+    data's one rule, with each run's own copy as the one it trained on.
     """
     runs = [load_run(arg) for arg in run_args]
     unfinished = [run for run in runs if not run.history]
@@ -53,17 +70,19 @@ def build_report(run_args: list[str], out: Path, *, data_dir: str | None = None,
         raise RunError(f"the main run {runs[0].folder} has no finished epoch in history.csv "
                        f"(train it first)")
     runs = [run for run in runs if run not in unfinished]
-    main = runs[0]
+    main, star = runs[0], featured_run(featured, runs)
+    shown = runs if any(run is star for run in runs) else [*runs, star]
+    analysis_data = resolve_source(data_dir, trained_on=star.config.data_dir)
     data_dir = resolve_source(data_dir, trained_on=main.config.data_dir)
     evaluate_main(main, data_dir, batch_size)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures = out / "figures"
-    sections = [runs_section(runs, unfinished), curves_section(main, figures), best_section(main),
-                summary_section(main),
+    sections = [runs_section(shown, unfinished, star), curves_section(main, figures),
+                best_section(main), summary_section(main),
                 *(study_section(comparison, runs, figures) for comparison in COMPARISONS),
-                *(analysis_section(analysis, main, figures, data_dir=data_dir, skip=not analyses)
-                  for analysis in ANALYSES)]
+                *(analysis_section(analysis, star, figures, data_dir=analysis_data,
+                                   skip=not analyses) for analysis in ANALYSES)]
     missing = [block for section in sections for block in section.blocks
                if isinstance(block, Missing)]
     if missing:
@@ -71,11 +90,15 @@ def build_report(run_args: list[str], out: Path, *, data_dir: str | None = None,
                                                   [[m.what, m.reason, m.command]
                                                    for m in missing])]))
     title = f"CIFAR-10 report (CS7011 PA2), main run {main.name}"
+    if star is not main:
+        title += f", analyses of {star.name}"
     pages = {"markdown": out / "report.md", "html": out / "report.html",
              "json": out / "report.json"}
     studies = {c.key: {variant.label: run.name for variant, run in members(c, runs)}
                for c in COMPARISONS}
-    summary = {"main": main.name, "runs": [run_numbers(run) for run in runs], "studies": studies,
+    summary = {"main": main.name, "featured": star.name,
+               "runs": [run_numbers(run) for run in shown], "studies": studies,
+               "analyses": {s.title: s.numbers for s in sections if s.numbers},
                "missing": [m.what for m in missing]}
     atomic_write_text(pages["markdown"], to_markdown(title, sections, out))
     atomic_write_text(pages["html"], to_html(title, sections))

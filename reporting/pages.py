@@ -43,6 +43,7 @@ Block = Figure | Table | Text | Missing
 class Section:
     title: str
     blocks: list[Block] = field(default_factory=list)
+    numbers: dict = field(default_factory=dict)  # for report.json, beyond the runs' numbers
 
 
 def percent(value: float) -> str:

@@ -16,7 +16,7 @@ from reporting.settings import settings_rows
 from runs import WEIGHTS
 
 
-def runs_section(runs: list[Run], unfinished: list[Run]) -> Section:
+def runs_section(runs: list[Run], unfinished: list[Run], featured: Run | None = None) -> Section:
     header = ["run", "configuration", "epochs", "best epoch", "best val accuracy",
               "test accuracy at best epoch", "evaluate.py test accuracy", "minutes"]
     rows = []
@@ -29,10 +29,19 @@ def runs_section(runs: list[Run], unfinished: list[Run]) -> Section:
     text = Text(f"The main run is {runs[0].name} ({runs[0].arg}), the first one given. 'Test "
                 f"accuracy at best epoch' is history.csv's test accuracy at the epoch of the best "
                 f"validation accuracy (the best.weights.h5 weights); 'evaluate.py' is the same "
-                f"weights re-evaluated by evaluate.py.")
+                f"weights re-evaluated by evaluate.py. {analyses_text(runs[0], featured)}")
     missing = [Missing(f"run {run.name}", "no finished epoch in history.csv", run.command())
                for run in unfinished]
     return Section("Runs", [text, Table(header, rows), *missing])
+
+
+def analyses_text(main: Run, featured: Run | None) -> str:
+    if featured is None or featured is main:
+        return ("The analyses (Tasks VI and VII, and the explanations) use the main run's best "
+                "weights.")
+    return (f"Tasks I-IV are the main run's; the analyses (Tasks VI and VII, and the "
+            f"explanations) use the best weights of the featured run, {featured.name} "
+            f"({featured.arg}).")
 
 
 def curves_section(main: Run, figures: Path) -> Section:

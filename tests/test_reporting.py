@@ -9,19 +9,24 @@ import csv
 import dataclasses
 import json
 import re
+import shutil
 import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import run_script
 
 import runs as run_folder
 from analysis import AnalysisError
+from analysis.sanity import SanityCheck, Stage
+from analysis.sanity_figures import summary as sanity_summary
 from models.config import Config
 from reporting import build_report
 from reporting.analyses import analysis_caption
 from reporting.comparisons import COMPARISONS, describe, members
+from reporting.explanations import sanity_reading
 from reporting.runs import Run
 from reporting.settings import SETTINGS, settings_rows
 from runs import RunError
@@ -98,9 +103,16 @@ def best_numbers(folder: Path) -> dict:
             "last train accuracy": percent(rows[-1]["train_accuracy"])}
 
 
+EXPLANATIONS = ("analysis.gradcam_figures", "analysis.activation_max_figures",
+                "analysis.sanity_figures")
+EXPLANATION_TITLES = ("Explanations: Grad-CAM and Guided Grad-CAM",
+                      "Explanations: what a unit wants (activation maximization)",
+                      "Explanations: the sanity check (cascading randomization)")
+
+
 def fake_analyses(monkeypatch, calls: list) -> None:
     """Task VI makes a figure, Task VII neurons fails with a library error, guided backprop's
-    module is not there."""
+    module and the explanations' modules are not there."""
     def filters(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
         calls.append((run, data_dir))
         out.mkdir(parents=True)
@@ -119,6 +131,8 @@ def fake_analyses(monkeypatch, calls: list) -> None:
     monkeypatch.setitem(sys.modules, "analysis.neurons",
                         types.SimpleNamespace(neuron_figures=neurons))
     monkeypatch.setitem(sys.modules, "analysis.guided_figures", None)  # import fails
+    for module in EXPLANATIONS:
+        monkeypatch.setitem(sys.modules, module, None)
 
 
 def test_pages_images_and_numbers(runs, tiny_cifar, tmp_path, monkeypatch):
@@ -182,7 +196,7 @@ def test_pages_images_and_numbers(runs, tiny_cifar, tmp_path, monkeypatch):
     assert "analysis.guided_figures.guided_figures is not available" in \
         missing["Task VII: guided backpropagation"]["why"]
     assert set(missing) == {"the optimizers study", "Task VII: interesting neurons",
-                            "Task VII: guided backpropagation"}
+                            "Task VII: guided backpropagation", *EXPLANATION_TITLES}
     assert "<b>Missing: Task VII: interesting neurons</b> (neurons failed: no neuron fires)" in page
 
     summary = json.loads(pages["json"].read_text())
@@ -329,9 +343,10 @@ CHANGED = {"preset": "tuned", "batchnorm": "none", "conv_dropout": 0.25, "fc_dro
 NEEDS = {"momentum": {"optimizer": "sgd"}, "warmup_epochs": {"schedule": "cosine"}}
 
 
-# Where the data copy lies is not part of the recipe: the page does not show a path.
+# Where the data copy lies and whether the run wrote TensorBoard event files are not part of the
+# recipe: the page shows neither.
 @pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(Config)
-                                   if f.name != "data_dir"])
+                                   if f.name not in ("data_dir", "tensorboard")])
 def test_every_setting_that_differs_from_the_recipe_changes_the_table(field):
     base = Config(**NEEDS.get(field, {}))
     changed = dataclasses.replace(base, **{field: CHANGED[field]})
@@ -406,3 +421,266 @@ def test_analysis_captions_say_what_each_figure_shows(tmp_path):
         "Each CONV4 neuron's top patches above their saliency (plain gradient) maps.")
     assert analysis_caption(tmp_path / "filters_CONV1_raw.png").startswith(
         "The CONV1 filters on one common")
+
+
+# The explanations of the featured run: Grad-CAM's sample, activation maximization's channels
+# and the sanity check's numbers, from files as the analysis package writes them.
+STAGES = ["trained", "SOFTMAX", "FC2", "FC1", "CONV4", "CONV3", "CONV2", "CONV1"]
+RANK = {"saliency": [1.0, 0.6, 0.4, 0.21, 0.15, 0.1, 0.08, 0.05],
+        "guided": [1.0, 0.98, 0.95, 0.91, 0.8, 0.7, 0.62, 0.55],
+        "gradcam": [1.0, 0.5, 0.3, 0.12, 0.1, 0.05, 0.02, None]}
+
+
+def sanity_json(rank: dict, layer: str = "CONV4") -> dict:
+    """sanity_L.json as analysis.sanity_figures writes it, from made-up rank correlations of two
+    images per stage (each image the mean; None: every map constant)."""
+    def per_image(values: list) -> np.ndarray:
+        return np.array([[np.nan, np.nan] if v is None else [v, v] for v in values])
+
+    check = SanityCheck([Stage(name, (), ()) for name in STAGES], np.zeros(2, np.int64), {},
+                        {m: per_image(v) for m, v in rank.items()},
+                        {m: per_image(v) for m, v in rank.items()})
+    return {"layer": layer, "images": 2, "stages": STAGES, "methods": sanity_summary(check)}
+
+
+def png(path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(path, [[0.0, 1.0], [1.0, 0.0]], metadata={"Software": None})
+    return path
+
+
+def write_gradcam_maps(path: Path) -> None:
+    """gradcam_L_maps.npz with the keys gradcam_figures writes that the caption reads: two
+    classes, each with its most confident correct image and its most confident mistake."""
+    probabilities = np.full((4, 10), 0.01, np.float32)
+    probabilities[[0, 1, 2, 3], [3, 5, 5, 3]] = [0.95, 0.9, 0.85, 0.8]
+    np.savez_compressed(path, layer="CONV4", split="test", target="predicted",
+                        kinds=np.asarray(["correct", "mistake", "correct", "mistake"]),
+                        labels=np.array([3, 3, 5, 5]), predictions=np.array([3, 5, 5, 3]),
+                        probabilities=probabilities)
+
+
+ACTMAX = {"steps": 256, "objective": "mean", "jitter": 2, "seed": 0, "channels": [
+    {"channel": 5, "dominant": "ship", "synthesized_max": 50.0, "top_activations": [40.0, 30.0]},
+    {"channel": 7, "dominant": "cat", "synthesized_max": 10.0, "top_activations": [20.0, 10.0]}]}
+
+
+def fake_explanations(monkeypatch, calls: list, rank: dict = RANK) -> None:
+    """The three explanations write their figures and files as the analysis package does."""
+    def gradcam(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
+        calls.append(("gradcam", run, data_dir))
+        png(out / "gradcam_CONV4.png")
+        write_gradcam_maps(out / "gradcam_CONV4_maps.npz")
+        return [out / "gradcam_CONV4_maps.npz", out / "gradcam_CONV4.png"]
+
+    def actmax(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
+        calls.append(("actmax", run, data_dir))
+        (png(out / "actmax_CONV4.png").with_suffix(".json")).write_text(json.dumps(ACTMAX))
+        return [out / "actmax_CONV4.png", out / "actmax_CONV4.json"]
+
+    def sanity(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
+        calls.append(("sanity", run, data_dir))
+        out.mkdir(parents=True)
+        (out / "sanity_CONV4.json").write_text(json.dumps(sanity_json(rank)))
+        return [out / "sanity_CONV4.json", png(out / "sanity_CONV4.png"),
+                png(out / "sanity_CONV4_curve.png")]
+
+    for module, name, function in zip(EXPLANATIONS, ("gradcam_figures", "activation_max_figures",
+                                                     "sanity_figures"), (gradcam, actmax, sanity),
+                                      strict=True):
+        monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(**{name: function}))
+
+
+def captions(markdown: str) -> dict[str, str]:
+    """Each figure's caption by its image's name."""
+    return dict(re.findall(r"!\[([^]]+)\]\([^)]+\)\n\n\*(.+?)\*", markdown))
+
+
+def test_the_featured_run_s_weights_make_the_analyses_and_tasks_i_to_iv_stay_the_main_run_s(
+        runs, tiny_cifar, tmp_path, monkeypatch):
+    calls = []
+    fake_analyses(monkeypatch, calls)
+    fake_explanations(monkeypatch, calls)
+    featured = make_run(tmp_path / "elsewhere" / "tuned",
+                        Config.from_settings({"preset": "tuned", "epochs": EPOCHS,
+                                              "data_dir": str(tiny_cifar)}),
+                        shift=0.3, weights=True)
+    pages = build_report([str(r) for r in runs], tmp_path / "report", featured=str(featured),
+                         data_dir=str(tiny_cifar))
+    markdown = pages["markdown"].read_text()
+
+    # Every analysis is of the featured run's weights; its captions and commands say so.
+    assert calls == [(featured, str(tiny_cifar)), ("gradcam", featured, str(tiny_cifar)),
+                     ("actmax", featured, str(tiny_cifar)), ("sanity", featured, str(tiny_cifar))]
+    shown = captions(markdown)
+    for name in ("conv1-filters", "gradcam_CONV4", "actmax_CONV4", "sanity_CONV4",
+                 "sanity_CONV4_curve"):
+        assert f"Made from tuned's best weights ({featured}), as `python " in shown[name], name
+    assert f"as `python explain.py sanity --run {featured} --data-dir {tiny_cifar}` would" in \
+        shown["sanity_CONV4"]
+    missing = {row["what"]: row for row in table(markdown, "what")}
+    assert missing["Task VII: interesting neurons"]["command"] == \
+        f"python neurons.py --run {featured} --data-dir {tiny_cifar}"
+
+    # Tasks I-IV are the main run's; the runs table shows the featured run after the others.
+    assert markdown.startswith("# CIFAR-10 report (CS7011 PA2), main run main, analyses of tuned")
+    assert "per epoch of run main on train, validation and test" in shown["task1-loss"]
+    task2 = {row["Task II: best-on-validation weights"]: row["value"]
+             for row in table(markdown, "Task II: best-on-validation weights")}
+    assert task2["best validation accuracy"] == \
+        f"{best_numbers(runs[0])['best val accuracy']} (epoch 2)"
+    task3 = dict(row.values() for row in table(markdown, "Task III: setting"))
+    assert task3["preset"] == "report"
+    runs_table = table(markdown, "run")
+    assert [row["run"] for row in runs_table] == ["main", "bn-no-dropout", "no-bn",
+                                                  "no-bn-no-dropout", "tuned"]
+    assert runs_table[-1]["best val accuracy"] == best_numbers(featured)["best val accuracy"]
+    assert f"the featured run, tuned ({featured})" in markdown
+    assert [row["run"] for row in table(markdown, "configuration")] == [
+        "main", "bn-no-dropout", "no-bn", "no-bn-no-dropout"]  # the studies: the runs given
+    summary = json.loads(pages["json"].read_text())
+    assert (summary["main"], summary["featured"]) == ("main", "tuned")
+    assert [run["run"] for run in summary["runs"]][-1] == "tuned"
+
+
+def test_featuring_a_run_given_shows_it_once_and_no_flag_features_the_main_run(
+        runs, tiny_cifar, tmp_path, monkeypatch):
+    calls = []
+    fake_analyses(monkeypatch, calls)
+    for folder in (runs[1], runs[2]):
+        (folder / run_folder.WEIGHTS["best"]).write_bytes(b"stand-in")
+    pages = build_report([str(r) for r in runs], tmp_path / "a", featured=str(runs[2]),
+                         data_dir=str(tiny_cifar))
+    markdown = pages["markdown"].read_text()
+    assert [row["run"] for row in table(markdown, "run")] == [r.name for r in runs]
+    assert calls == [(runs[2], str(tiny_cifar))]
+    build_report([str(r) for r in runs], tmp_path / "b", data_dir=str(tiny_cifar))
+    assert calls[1] == (runs[0], str(tiny_cifar))
+    summary = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert summary["featured"] == "main"
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.json").write_text("{}")
+    with pytest.raises(RunError, match=r"the featured run .*unfinished has no finished epoch"):
+        build_report([str(runs[0])], tmp_path / "c", featured=str(unfinished))
+
+
+def test_the_sanity_table_and_captions_come_from_the_sanity_json(runs, tiny_cifar, tmp_path,
+                                                                  monkeypatch):
+    calls = []
+    fake_analyses(monkeypatch, calls)
+    fake_explanations(monkeypatch, calls)
+    pages = build_report([str(runs[0])], tmp_path / "report", data_dir=str(tiny_cifar))
+    markdown, page = pages["markdown"].read_text(), pages["html"].read_text()
+
+    rows = table(markdown, "rank correlation with the trained maps")
+    assert rows == [
+        dict(zip(["rank correlation with the trained maps", *STAGES],
+                 [name, *("n/a" if v is None else f"{v:.2f}" for v in RANK[method])],
+                 strict=True))
+        for method, name in (("saliency", "saliency"), ("guided", "guided backpropagation"),
+                             ("gradcam", "Grad-CAM"))]
+    assert "<th>rank correlation with the trained maps</th><th>trained</th>" in page
+    shown = captions(markdown)
+    assert shown["sanity_CONV4"].startswith("The cascading randomization check (Adebayo et al.")
+    assert ("With the layers above CONV4 re-initialized (SOFTMAX, FC2, FC1), the mean rank "
+            "correlation with the trained maps over 2 images is: saliency 0.21, guided "
+            "backpropagation 0.91, Grad-CAM 0.12. With every layer re-initialized (down to "
+            "CONV1): saliency 0.05, guided backpropagation 0.55, Grad-CAM n/a. Guided "
+            "backpropagation's maps stay close to the trained ones (0.91) when the layers that "
+            "decide the class are random, so they show the image's edges more than what the "
+            "classifier learned") in shown["sanity_CONV4"]
+    assert "Saliency's and Grad-CAM's fall (0.21, 0.12), so they depend on the training." in \
+        shown["sanity_CONV4"]
+    assert "the numbers are in the table below" in shown["sanity_CONV4_curve"]
+    assert "Guided backpropagation's maps" not in shown["sanity_CONV4_curve"]
+    numbers = json.loads(pages["json"].read_text())["analyses"][EXPLANATION_TITLES[2]]
+    assert numbers["sanity_rank_correlation"]["guided"] == dict(zip(STAGES, RANK["guided"],
+                                                                    strict=True))
+    assert numbers["sanity_rank_correlation"]["gradcam"]["CONV1"] is None
+
+    # Grad-CAM's caption names the sample and its mistakes; activation maximization's compares
+    # each synthesized image with the channel's best real one.
+    assert shown["gradcam_CONV4"].startswith("Class-level maps: Grad-CAM (Selvaraju et al.")
+    assert ("The 4 rows: for each class, its most confident correct test image and its most "
+            "confident mistake (2 correct, 2 mistakes). Each map explains the predicted class, "
+            "so a mistake's map shows what made the network see the wrong class. Mistakes: cat "
+            "taken for dog (0.90); dog taken for cat (0.80).") in shown["gradcam_CONV4"]
+    assert ("256 steps of gradient ascent on the channel's mean activation, jitter 2 px, seed 0; "
+            "the synthesized input excites 1 of the 2 channels more than any of their top real "
+            "images. Largest activation, synthesized / best real image: #5 (ship) 50.0 / 40.0; "
+            "#7 (cat) 10.0 / 20.0.") in shown["actmax_CONV4"]
+    assert "Also written beside the figures (figures/sanity/): sanity_CONV4.json." in markdown
+    assert not any(row["what"] in EXPLANATION_TITLES for row in table(markdown, "what"))
+
+
+def test_the_sanity_reading_follows_the_numbers():
+    reading = sanity_reading(sanity_json(RANK))
+    assert "so they show the image's edges more than what the classifier learned" in reading
+    # Guided backpropagation that falls with the top layers is read as depending on them.
+    fell = sanity_reading(sanity_json({**RANK, "guided": [1.0, 0.7, 0.5, 0.3, 0.2, 0.1, 0, 0]}))
+    assert "Guided backpropagation's maps change (0.30) when the layers that decide the class " \
+           "are random, so here they do depend on what the network learned." in fell
+    assert "edges" not in fell
+    # Without guided backpropagation among the methods: the numbers alone.
+    rank = {"saliency": [1.0, 0.9, 0.8, 0.7, 0.6, 0.55, 0.52, 0.5]}
+    alone = sanity_reading(sanity_json(rank))
+    assert "Guided" not in alone and "fall" not in alone
+    assert alone.endswith("With every layer re-initialized (down to CONV1): saliency 0.50.")
+    # A layer that is no stage (Grad-CAM at a pool layer): the last stage only.
+    pooled = sanity_reading(sanity_json(RANK, layer="POOL3"))
+    assert pooled.startswith("With every layer re-initialized (down to CONV1)")
+    assert "(0.55) with every layer random" in pooled
+
+
+@pytest.mark.parametrize("case", ["no weights", "no data"])
+def test_the_analyses_missing_are_listed_with_their_commands(case, runs, tiny_cifar, tmp_path,
+                                                             monkeypatch):
+    monkeypatch.delenv("CIFAR10_DIR", raising=False)
+    calls = []
+    fake_analyses(monkeypatch, calls)
+    fake_explanations(monkeypatch, calls)
+    data = str(tiny_cifar) if case == "no weights" else str(tmp_path / "gone")
+    featured = make_run(tmp_path / "featured", Config(epochs=EPOCHS, data_dir=data),
+                        weights=case == "no data")
+    # No --data-dir: the main run's copy is there, the featured run's (for "no data") is not.
+    markdown = build_report([str(runs[0])], tmp_path / "report",
+                            featured=str(featured))["markdown"].read_text()
+    missing = {row["what"]: row for row in table(markdown, "what")}
+    data_flag = str(tiny_cifar) if case == "no weights" else "DATA"
+    why = (f"{featured} has no best.weights.h5" if case == "no weights"
+           else "no CIFAR-10 copy: pass --data-dir")
+    expected = {EXPLANATION_TITLES[0]: "explain.py gradcam",
+                EXPLANATION_TITLES[1]: "explain.py activation-max",
+                EXPLANATION_TITLES[2]: "explain.py sanity",
+                "Task VII: interesting neurons": "neurons.py",
+                "Task VII: guided backpropagation": "guided_backprop.py"}
+    for title, script in expected.items():
+        assert missing[title] == {"what": title, "why": why, "command":
+                                  f"python {script} --run {featured} --data-dir {data_flag}"}
+    if case == "no weights":
+        assert missing["Task VI: the CONV1 filters"]["command"] == \
+            f"python visualize_filters.py --run {featured}"
+        assert calls == []
+    else:  # the filters need no data
+        assert calls == [(featured, None)]
+    assert "evaluate.py's test accuracy of the best weights" not in missing  # the main run's
+
+
+@pytest.mark.slow
+def test_cli_features_another_run(tiny_run, tiny_cifar, tmp_path):
+    featured = tmp_path / "featured"
+    shutil.copytree(tiny_run, featured)
+    out = tmp_path / "report"
+    result = run_script("report.py", str(tiny_run), "--featured", str(featured), "--out",
+                        str(out), "--no-analyses")
+    assert result.returncode == 0, result.stderr[-3000:]
+    markdown = (out / "report.md").read_text()
+    assert [row["run"] for row in table(markdown, "run")] == ["tiny", "featured"]
+    missing = {row["what"]: row for row in table(markdown, "what")}
+    assert missing[EXPLANATION_TITLES[0]] == {
+        "what": EXPLANATION_TITLES[0], "why": "skipped (--no-analyses)",
+        "command": f"python explain.py gradcam --run {featured} --data-dir {tiny_cifar}"}
+    assert json.loads((out / "report.json").read_text())["featured"] == "featured"
