@@ -1,0 +1,95 @@
+"""What every script promises a user on the command line: --help, and one `error:` line with exit
+status 2 (never a traceback) for a bad setting or an output folder it cannot write into.
+
+The scripts run as `__main__` (runpy) one after another in a single Python process, so that
+TensorFlow starts once for all of them, not once a script."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_script
+
+SCRIPTS = ("train.py", "evaluate.py", "visualize_filters.py", "neurons.py", "guided_backprop.py",
+           "explain.py", "study.py", "report.py", "tools/bench.py")
+
+DRIVER = """
+import contextlib, io, json, runpy, sys
+results = []
+for argv in json.loads(sys.argv[1]):
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    sys.argv = argv
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            runpy.run_path(argv[0], run_name="__main__")
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+        except BaseException as error:
+            code, err = 1, io.StringIO("Traceback: " + repr(error))
+    results.append({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()})
+print(json.dumps(results))
+"""
+
+
+def run_all(commands: list[list[str]]) -> list[dict]:
+    result = run_script("-c", DRIVER, json.dumps(commands), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def assert_one_error_line(result: dict, expected: str) -> None:
+    assert result["code"] == 2, result
+    assert "Traceback" not in result["stderr"]
+    last = result["stderr"].strip().splitlines()[-1]
+    assert last.startswith("error: ") or ": error: " in last, last
+    assert expected in last, last
+
+
+@pytest.mark.slow
+def test_every_script_has_help():
+    for script, result in zip(SCRIPTS, run_all([[s, "--help"] for s in SCRIPTS]), strict=True):
+        assert result["code"] == 0, (script, result)
+        assert result["stdout"].startswith("usage: "), script
+
+
+BAD_SETTINGS = [
+    (["--epochs", "0"], "epochs must be at least 1, not 0"),
+    (["--learning-rate", "-1"], "learning_rate must be above 0, not -1.0"),
+    (["--dropout", "1.5"], "conv_dropout must be in [0, 1), not 1.5"),
+    (["--run", "../elsewhere"], "../elsewhere"),
+]
+
+
+@pytest.mark.slow
+def test_train_py_refuses_a_bad_setting_before_writing_anything(tiny_cifar, tmp_path):
+    out = tmp_path / "runs"
+    base = ["train.py", "--data-dir", str(tiny_cifar), "--out", str(out)]
+    results = run_all([[*base, *flags] for flags, _ in BAD_SETTINGS])
+    for (_, expected), result in zip(BAD_SETTINGS, results, strict=True):
+        assert_one_error_line(result, expected)
+    assert not (tmp_path / "elsewhere").exists()
+    assert not out.exists() or not any(out.iterdir())
+
+
+WRITERS = [
+    ["evaluate.py", "{run}"],
+    ["visualize_filters.py", "--run", "{run}", "--no-activations"],
+    ["neurons.py", "--run", "{run}", "--images", "20"],
+    ["guided_backprop.py", "--run", "{run}", "--images", "20", "-k", "2", "--count", "2"],
+    ["explain.py", "gradcam", "--run", "{run}", "--images", "20"],
+    ["report.py", "{run}", "--no-analyses"],
+]
+
+
+@pytest.mark.slow
+def test_an_output_folder_that_is_a_file_is_one_line(tiny_run, tiny_cifar, tmp_path):
+    before = sorted(p.relative_to(tiny_run) for p in tiny_run.rglob("*"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    commands = [[*(part.format(run=tiny_run) for part in command), "--data-dir", str(tiny_cifar),
+                 "--out", str(blocker / "out")] for command in WRITERS]
+    for result in run_all(commands):
+        assert_one_error_line(result, str(blocker))
+    assert blocker.read_text() == "not a folder"
+    assert sorted(p.relative_to(tiny_run) for p in tiny_run.rglob("*")) == before
