@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import ROOT, kill_after_epochs, run_script
+from test_tensorboard import assert_each_step_once
 
 import runs
 import runs.files
@@ -693,7 +694,7 @@ def test_best_weights_are_those_of_the_best_validation_epoch(tiny_run):
 @pytest.mark.slow
 def test_a_killed_run_resumes_with_its_original_command(tiny_cifar, tmp_path):
     original = ["train.py", "--data-dir", str(tiny_cifar), "--run", "killed", "--out",
-                str(tmp_path), "--limit", "250", "--no-flip", *TINY]
+                str(tmp_path), "--limit", "250", "--no-flip", "--tensorboard", "2", *TINY]
     run = tmp_path / "killed"
     kill_after_epochs([*original, "--epochs", "30"], run, epochs=2)
     done = runs.read_checkpoint_state(run / "checkpoint.keras")["epoch"]
@@ -711,6 +712,7 @@ def test_a_killed_run_resumes_with_its_original_command(tiny_cifar, tmp_path):
     assert (config.epochs, config.limit, config.flip) == (done + 2, 250, False)
     assert not list(run.glob(".*"))  # no staged weights, temporary files or lock left
     assert_last_weights_are_the_checkpoint_s(run)
+    assert_each_step_once(run, every=2)  # TensorBoard's curves too, after the kill
 
 
 @pytest.mark.slow
