@@ -76,17 +76,23 @@ class Config:
     def load(cls, path: Path) -> Config:
         """The settings of a config.json; unknown keys (the runtime block, old fields) are
         ignored."""
-        try:
-            saved = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ConfigError(f"{path} cannot be read as a run's config ({error})") from None
-        if not isinstance(saved, dict):
-            raise ConfigError(f"{path} holds no settings (a JSON object is expected)")
+        saved = read_saved(path)
         names = {f.name for f in dataclasses.fields(cls)}
         try:
             return cls(**{k: v for k, v in saved.items() if k in names})
         except (ConfigError, TypeError) as error:
             raise ConfigError(f"{path}: {error}") from None
+
+
+def read_saved(path: Path) -> dict[str, Any]:
+    """A config.json as saved: the settings and the runtime block; ConfigError if unreadable."""
+    try:
+        saved = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{path} cannot be read as a run's config ({error})") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} holds no settings (a JSON object is expected)")
+    return saved
 
 
 IMAGE_SIZE = 32

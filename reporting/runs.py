@@ -39,8 +39,7 @@ class Run:
     def command(self) -> str:
         """The command that trained this run, from its config.json's runtime block: rerunning it
         trains the run afresh."""
-        path = self.folder / runs.CONFIG
-        runtime = json.loads(path.read_text()).get("runtime", {}) if path.exists() else {}
+        runtime = runs.read_runtime(self.folder)
         return "python " + runtime.get("command", f"train.py --run {self.name}")
 
 

@@ -33,6 +33,7 @@ from runs.folder import (
     read_checkpoint_state,
     read_config,
     read_history,
+    read_runtime,
     recover,
     run_folder,
     save_checkpoint,
@@ -46,5 +47,5 @@ __all__ = ["CHECKPOINT", "CONFIG", "EVAL", "FIGURES", "HISTORY", "HISTORY_COLUMN
            "atomic_write_text", "best_row", "claim_folder", "claim_new_folder", "discard_staged",
            "dtype_policy", "epochs_done", "eval_json", "find_run", "history_text",
            "load_network", "load_weights", "model_bytes", "publish_weights",
-           "read_checkpoint_state", "read_config", "read_history", "recover", "resolve_weights",
-           "run_folder", "save_checkpoint", "staged_name", "write_history"]
+           "read_checkpoint_state", "read_config", "read_history", "read_runtime", "recover",
+           "resolve_weights", "run_folder", "save_checkpoint", "staged_name", "write_history"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.config import Config
+from models.config import Config, read_saved
 from runs.files import TEMPORARY, atomic_write_text
 
 LOGS = Path(__file__).resolve().parent.parent / "logs"
@@ -151,6 +151,12 @@ def read_config(folder: Path) -> Config | None:
     """The run's Config from its config.json, or None where the folder has none."""
     path = Path(folder) / CONFIG
     return Config.load(path) if path.exists() else None
+
+
+def read_runtime(folder: Path) -> dict:
+    """What config.json records of how the run started (command, versions...); {} without one."""
+    path = Path(folder) / CONFIG
+    return read_saved(path).get("runtime", {}) if path.exists() else {}
 
 
 def read_history(folder: Path) -> list[dict]:

@@ -241,3 +241,10 @@ def test_a_run_name_is_one_folder_name(tmp_path, name):
                                 "place")
     assert runs.run_folder(tmp_path / "logs", "paper-2") == tmp_path / "logs" / "paper-2"
     assert runs.run_folder(tmp_path, ".hidden") == tmp_path / ".hidden"
+
+
+def test_the_runtime_block_is_read_back_beside_the_settings(tmp_path):
+    assert runs.read_runtime(tmp_path) == {}
+    Config(epochs=3).save(tmp_path / runs.CONFIG, {"command": "train.py --run x"})
+    assert runs.read_runtime(tmp_path) == {"command": "train.py --run x"}
+    assert runs.read_config(tmp_path) == Config(epochs=3)

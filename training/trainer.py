@@ -117,8 +117,8 @@ def _resumed(folder: Path, settings: dict[str, Any]) -> Run:
                 f"to train further")
         config = dataclasses.replace(config, **{k: settings[k] for k in RESUMABLE_CHANGES
                                                 if k in settings})
-        runtime = json.loads((folder / runs.CONFIG).read_text()).get("runtime", {})
-        return Run(folder, config, state, chief=chief, claim=claim, runtime=runtime)
+        return Run(folder, config, state, chief=chief, claim=claim,
+                   runtime=runs.read_runtime(folder))
 
 
 def _saved_config(folder: Path) -> Config:
