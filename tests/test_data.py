@@ -212,3 +212,28 @@ def test_no_augment_only_shuffles():
                                 augment=False))
     out = np.concatenate([b[0] for b in batches])
     assert sorted(map(bytes, out.astype(np.uint8))) == sorted(map(bytes, images))
+
+
+@pytest.mark.parametrize("numpy_path", [False, True], ids=["tf.data", "numpy"])
+def test_augmentation_draws_uniform_shifts_and_fair_flips(numpy_path):
+    """Each image's row and column shift is uniform over -4..4 and its flip has probability 1/2,
+    read off images whose pixels name their own row and column."""
+    n = 9000
+    rows, cols = np.meshgrid(np.arange(1, 33), np.arange(1, 33), indexing="ij")
+    image = np.stack([rows, cols, np.ones_like(rows)], -1).astype(np.uint8)
+    images = np.repeat(image[None], n, axis=0)
+    options = dict(training=True, augment=True, translate=4, flip=True, cutout=0, seed=5)
+    if numpy_path:
+        batches = _NumpyBatches(images, np.arange(n), 500, **options)
+        out = np.concatenate([batches[i][0] for i in range(len(batches))])
+    else:
+        out = np.concatenate([b[0] for b in make_dataset(images, np.arange(n), 500, **options)])
+    flipped = out[:, 16, 17, 1] < out[:, 16, 16, 1]  # columns run backwards in a mirror image
+    row_shift = out[:, 16, 16, 0] - 17
+    col_shift = out[:, 16, 16, 1] - 17 + flipped
+    assert abs(flipped.sum() - n / 2) < 250  # 5 standard deviations
+    for shift in (row_shift, col_shift):
+        assert sorted(set(shift.tolist())) == list(range(-4, 5))
+        assert np.all(np.abs(np.bincount((shift + 4).astype(int)) - n / 9) < 150)
+    # Every combination of the two shifts occurs: they are drawn for each image, not shared.
+    assert len(set(zip(row_shift.tolist(), col_shift.tolist(), strict=True))) == 81
