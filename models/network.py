@@ -10,6 +10,7 @@ import keras
 from keras import layers
 
 from models.config import Config
+from models.dropout import Dropout
 
 BATCHNORM_CHOICES = ("output", "all", "none")
 
@@ -34,7 +35,7 @@ def _conv(x, filters: int, name: str, batchnorm: str):
 
 def _dropout(x, rate: float, name: str):
     # A rate of 0 removes the layer, so a no-dropout network has no Dropout layers at all.
-    return layers.Dropout(rate, name=name)(x) if rate > 0 else x
+    return Dropout(rate, name=name)(x) if rate > 0 else x
 
 
 def build_model(batchnorm: str = "output", conv_dropout: float = 0.5, fc_dropout: float = 0.5,
