@@ -1,11 +1,7 @@
-"""The speed benchmark behind tools/bench.py: timing (timing.py), what is timed (workloads.py),
-the whole run and its derived figures (suite.py), the printed table (table.py). Its docstring,
-tools/bench.py's, says what each row measures and how FLOPs and MFU are counted."""
+"""The speed benchmark behind tools/bench.py: the whole epochs in their own processes
+(epochs.py, with the plain Keras baseline plain_keras.py), the figures timed in-process
+(workloads.py, timing.py), the whole run and what it adds up to (suite.py), the printed table
+(table.py). tools/bench.py's docstring says what each row measures and how.
 
-from benchmarks.suite import annotate, precisions, run_benchmark, targets
-from benchmarks.table import fmt, table
-from benchmarks.timing import QUICK, Row, Settings, guarded, stats, timed
-from benchmarks.workloads import layer_flops, project, train_batches
-
-__all__ = ["QUICK", "Row", "Settings", "annotate", "fmt", "guarded", "layer_flops", "precisions",
-           "project", "run_benchmark", "stats", "table", "targets", "timed", "train_batches"]
+Nothing is imported here: `python -m benchmarks.plain_keras`, the baseline, loads only what a
+course script would."""
