@@ -4,9 +4,10 @@ runs.py reads a run folder as the report sees it, comparisons.py recognises the 
 their Config (the studies are training.studies'), settings.py derives the Task III table from a
 Config, plots.py draws, analyses.py calls the analysis package for Tasks VI and VII and the
 explanations (of the featured run's weights), explanations.py reads the numbers those write
-beside their figures (the sanity check's table), sections.py assembles each section from page
-blocks (pages.py, which renders Markdown and HTML), and build.py writes it all. report.py is its
-command line.
+beside their figures (the sanity check's table), timing.py finds the minutes a run took to each
+test accuracy, seeds.py summarizes a seeds study (study.py seeds) over its seeds, sections.py
+assembles each section from page blocks (pages.py, which renders Markdown and HTML), and build.py
+writes it all. report.py is its command line.
 """
 
 from reporting.build import build_report

@@ -16,6 +16,7 @@ from reporting.runs import Run, load_run, run_numbers
 from reporting.sections import (
     best_section,
     curves_section,
+    minutes_section,
     runs_section,
     study_section,
     summary_section,
@@ -56,13 +57,15 @@ def featured_run(arg: str | None, runs: list[Run]) -> Run:
 
 def build_report(run_args: list[str], out: Path, *, featured: str | None = None,
                  data_dir: str | None = None, batch_size: int = 500,
-                 analyses: bool = True) -> dict[str, Path]:
+                 analyses: bool = True, seeds: Path | None = None) -> dict[str, Path]:
     """Write report.md, report.html, report.json and figures/ into out; return the pages' paths.
 
     The first run is the main run (Tasks I-IV); the others are recognised as study runs by their
     Config. The featured run (default: the main run) is the one whose best weights the analyses
-    use (Tasks VI, VII and the explanations); the runs table shows it too. The CIFAR-10 copy is
-    data's one rule, with each run's own copy as the one it trained on.
+    use (Tasks VI, VII and the explanations); the runs table shows it too. With seeds (a folder
+    of study.py seeds runs), a section sets the minutes to accuracy of the runs shown beside
+    those seeds'. The CIFAR-10 copy is data's one rule, with each run's own copy as the one it
+    trained on.
     """
     runs = [load_run(arg) for arg in run_args]
     unfinished = [run for run in runs if not run.history]
@@ -81,6 +84,8 @@ def build_report(run_args: list[str], out: Path, *, featured: str | None = None,
     sections = [runs_section(shown, unfinished, star), curves_section(main, figures),
                 best_section(main), summary_section(main),
                 *(study_section(comparison, runs, figures) for comparison in COMPARISONS),
+                *([minutes_section([main] if star is main else [main, star], Path(seeds), figures)]
+                  if seeds else []),
                 *(analysis_section(analysis, star, figures, data_dir=analysis_data,
                                    skip=not analyses) for analysis in ANALYSES)]
     missing = [block for section in sections for block in section.blocks

@@ -12,10 +12,12 @@ from analysis.figures import save_figure
 from reporting.comparisons import Comparison
 from reporting.pages import Figure, loss, percent
 from reporting.runs import Run, run_numbers
+from reporting.timing import cumulative_minutes, threshold_name
 from training.studies import Variant
 
 SPLITS = {"train": "train", "val": "validation", "test": "test"}  # history.csv prefix -> name
 PNG_DPI = 120
+ZOOM = 15  # percentage points the minutes figure shows under its lowest threshold
 
 
 def save_plot(fig: MplFigure, figures: Path, stem: str, caption: str) -> Figure:
@@ -96,3 +98,29 @@ def study_caption(comparison: Comparison, members: list[tuple[Variant, Run]], sp
             for v, run in members) + "."
     return what + "Test accuracy at the best validation epoch: " + "; ".join(
         f"{v.label} {percent(run.best['test_accuracy'])}" for v, run in members) + "."
+
+
+def plot_minutes(named: list[tuple[str, Run]], thresholds: tuple[float, ...],
+                 figures: Path) -> Figure:
+    """Test accuracy against the minutes of training (history.csv's seconds, summed), the
+    thresholds marked: what a user waits for each accuracy, whatever an epoch costs."""
+    fig = MplFigure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for name, run in named:
+        ax.plot(cumulative_minutes(run.history), [100 * v for v in run.column("test_accuracy")],
+                label=name, marker=".", markersize=3)
+    for threshold in thresholds:
+        ax.axhline(100 * threshold, color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="minutes of training (history.csv)", ylabel="test accuracy (%)",
+           title="test accuracy against wall-clock minutes")
+    # The first epochs' low accuracies would squash the thresholds' band; cut them off where
+    # every run climbs past the cut.
+    bottom = 100 * min(thresholds) - ZOOM
+    if all(100 * max(run.column("test_accuracy")) > bottom for _, run in named):
+        ax.set_ylim(bottom=bottom)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    caption = ("Test accuracy at the end of each epoch against the minutes of training so far "
+               "(history.csv's seconds, summed); the dotted lines are "
+               f"{', '.join(threshold_name(t) for t in thresholds)}.")
+    return save_plot(fig, figures, "minutes-to-accuracy", caption)

@@ -1,5 +1,6 @@
 """The report's sections, each a list of page blocks: the runs, Task I's curves, Tasks II/III
-(best weights and settings), Task IV (the network) and the study figures."""
+(best weights and settings), Task IV (the network), the study figures and the minutes to
+accuracy of the main and featured runs next to a seeds study's runs."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from models.network import build_from_config
 from models.summary import summary_markdown
 from reporting.comparisons import Comparison, describe, members
 from reporting.pages import Missing, Section, Table, Text, loss, markdown_blocks, percent
-from reporting.plots import SPLITS, plot_curves, plot_study
-from reporting.runs import Run, run_numbers
+from reporting.plots import SPLITS, plot_curves, plot_minutes, plot_study
+from reporting.runs import Run, load_run, run_numbers
+from reporting.seeds import seed_runs
 from reporting.settings import settings_rows
+from reporting.timing import THRESHOLDS, minutes_rows, minutes_to_accuracy, threshold_name
 from runs import WEIGHTS
 
 
@@ -110,3 +113,26 @@ def study_section(comparison: Comparison, runs: list[Run], figures: Path) -> Sec
                       f"{comparison.command} --data-dir DATA")] if absent else []
     plots = [plot_study(comparison, found, split, figures) for split in SPLITS]
     return Section(comparison.title, [*blocks, Table(header, rows), *plots])
+
+
+def minutes_section(shown: list[Run], seeds: Path, figures: Path) -> Section:
+    """Minutes to each test accuracy threshold of the runs shown (the main and featured runs:
+    the recipes the seeds are set against) and of the seed runs of a seeds study (study.py
+    seeds), as a table and a figure."""
+    found = [load_run(str(folder)) for folder in seed_runs(seeds)]
+    title = "Minutes to accuracy"
+    if not found:
+        return Section(title, [Missing(f"the seed runs of {seeds}",
+                                       "no seed-N run folder with a finished epoch",
+                                       f"python study.py seeds --preset PRESET --out {seeds}")])
+    named = [(run.name, run) for run in shown] + [(f"{seeds.name}/{run.name}", run)
+                                                  for run in found]
+    reached = ", ".join(map(threshold_name, THRESHOLDS))
+    text = Text(f"Wall-clock minutes of training (history.csv's seconds, summed epoch by epoch) "
+                f"until the test accuracy first reached {reached}; the seed runs are those of "
+                f"{seeds}.")
+    table = minutes_rows([(name, run.history) for name, run in named])
+    numbers = {name: {f"{t:g}": m for t, m in minutes_to_accuracy(run.history).items()}
+               for name, run in named}
+    return Section(title, [text, table, plot_minutes(named, THRESHOLDS, figures)],
+                   {"minutes_to_test_accuracy": numbers})

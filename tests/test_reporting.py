@@ -24,6 +24,7 @@ from analysis.sanity import SanityCheck, Stage
 from analysis.sanity_figures import summary as sanity_summary
 from models.config import Config
 from reporting import build_report
+from reporting import seeds as reporting_seeds
 from reporting.analyses import analysis_caption
 from reporting.comparisons import COMPARISONS, describe, members
 from reporting.explanations import sanity_reading
@@ -684,3 +685,66 @@ def test_cli_features_another_run(tiny_run, tiny_cifar, tmp_path):
         "what": EXPLANATION_TITLES[0], "why": "skipped (--no-analyses)",
         "command": f"python explain.py gradcam --run {featured} --data-dir {tiny_cifar}"}
     assert json.loads((out / "report.json").read_text())["featured"] == "featured"
+
+
+def seeds_folder_of_two(folder: Path) -> Path:
+    """A study.py seeds folder: seed-0 and seed-1 with hand-set test accuracies per epoch (the
+    seconds are history()'s 31, 32, 33 and 34)."""
+    for seed, accuracies in ((1, [0.80, 0.83, 0.86, 0.89]), (0, [0.85, 0.88, 0.91, 0.94])):
+        run = make_run(folder / f"seed-{seed}", Config(epochs=EPOCHS, seed=seed))
+        rows = [{**row, "test_accuracy": accuracy}
+                for row, accuracy in zip(history(0.0), accuracies, strict=True)]
+        run_folder.write_history(run / run_folder.HISTORY, rows)
+    return folder
+
+
+def test_the_minutes_section_sets_the_seeds_beside_the_main_and_featured_runs(runs, tmp_path):
+    seeds = seeds_folder_of_two(tmp_path / "fast")
+    out = tmp_path / "report"
+    pages = build_report([str(runs[0])], out, featured=str(runs[1]), analyses=False,
+                         seeds=seeds)
+    markdown = pages["markdown"].read_text()
+
+    def minutes(seconds: float) -> str:
+        return f"{seconds / 60:.1f}"
+
+    never = {f"minutes to {t}% test": "not reached" for t in (85, 87, 88)}
+    assert table(markdown, "run | epochs | minutes") == [
+        {"run": "main", "epochs": "4", "minutes": minutes(130), "last test accuracy": "37.00%",
+         **never},
+        {"run": "bn-no-dropout", "epochs": "4", "minutes": minutes(130),
+         "last test accuracy": "42.00%", **never},
+        {"run": "fast/seed-0", "epochs": "4", "minutes": minutes(130),
+         "last test accuracy": "94.00%", "minutes to 85% test": minutes(31),
+         "minutes to 87% test": minutes(63), "minutes to 88% test": minutes(63)},
+        {"run": "fast/seed-1", "epochs": "4", "minutes": minutes(130),
+         "last test accuracy": "89.00%", "minutes to 85% test": minutes(96),
+         "minutes to 87% test": minutes(130), "minutes to 88% test": minutes(130)}]
+    assert "![minutes-to-accuracy](figures/minutes-to-accuracy.png)" in markdown
+    assert (out / "figures" / "minutes-to-accuracy.pdf").is_file()
+    numbers = json.loads(pages["json"].read_text())["analyses"]["Minutes to accuracy"]
+    assert numbers["minutes_to_test_accuracy"]["fast/seed-1"] == {
+        "0.85": 96 / 60, "0.87": 130 / 60, "0.88": 130 / 60}
+    assert numbers["minutes_to_test_accuracy"]["main"] == {"0.85": None, "0.87": None,
+                                                           "0.88": None}
+
+
+def test_the_minutes_section_only_with_a_seeds_folder(runs, tmp_path, monkeypatch):
+    plain = build_report([str(runs[0])], tmp_path / "a", analyses=False)
+    assert "## Minutes to accuracy" not in plain["markdown"].read_text()
+    (tmp_path / "empty").mkdir()
+    empty = build_report([str(runs[0])], tmp_path / "b", analyses=False,
+                         seeds=tmp_path / "empty")
+    missing = {row["what"]: row for row in table(empty["markdown"].read_text(), "what")}
+    assert missing[f"the seed runs of {tmp_path / 'empty'}"] == {
+        "what": f"the seed runs of {tmp_path / 'empty'}",
+        "why": "no seed-N run folder with a finished epoch",
+        "command": f"python study.py seeds --preset PRESET --out {tmp_path / 'empty'}"}
+    # report.py's --seeds: the folder given, else the published fast seeds where they exist.
+    monkeypatch.setattr(reporting_seeds, "FAST_SEEDS", tmp_path / "published")
+    assert reporting_seeds.seeds_folder(None) is None
+    seeds_folder_of_two(tmp_path / "published")
+    assert reporting_seeds.seeds_folder(None) == tmp_path / "published"
+    assert reporting_seeds.seeds_folder(str(tmp_path / "empty")) == tmp_path / "empty"
+    with pytest.raises(RunError, match="no run folder 'nowhere'"):
+        reporting_seeds.seeds_folder("nowhere")

@@ -51,8 +51,10 @@ def split_flags(args: list[str]) -> list[list[str]]:
     return groups
 
 
-def check_same_settings(folder: Path, wanted: dict[str, Any]) -> None:
-    """A folder holding a different configuration must not be resumed as if it were this one."""
+def check_same_settings(folder: Path, wanted: dict[str, Any],
+                        elsewhere: str = "another --out or --prefix") -> None:
+    """A folder holding a different configuration must not be resumed as if it were this one;
+    elsewhere names the flags that put the runs into other folders."""
     saved = runs.read_config(folder)
     if saved is None:
         return
@@ -60,25 +62,27 @@ def check_same_settings(folder: Path, wanted: dict[str, Any]) -> None:
                  for key, value in wanted.items() if getattr(saved, key) != value]
     if different:
         raise runs.RunError(f"{folder} holds another run ({', '.join(different)}); "
-                            f"pass another --out or --prefix, or remove the folder")
+                            f"pass {elsewhere}, or remove the folder")
 
 
 def plan_step(variant: Variant, folder: Path, *, base: list[str], epochs: int, seed: int,
-              data_dir: str | None, extra: list[str]) -> Step:
-    """The step of one variant, from what its folder holds."""
+              data_dir: str | None, extra: list[str],
+              elsewhere: str = "another --out or --prefix") -> Step:
+    """The step of one variant, from what its folder holds; elsewhere names the flags that put
+    the runs into other folders, for the refusals."""
     data = ["--data-dir", data_dir] if data_dir else []
     checkpoint = folder / runs.CHECKPOINT
     if not checkpoint.exists() and not (folder / runs.HISTORY).exists():
         command = [*base, *settings_flags(variant.settings), "--epochs", str(epochs),
                    "--seed", str(seed), *data, *extra]
         return Step(variant, folder, "train", command)
-    check_same_settings(folder, {**variant.settings, "seed": seed})
+    check_same_settings(folder, {**variant.settings, "seed": seed}, elsewhere)
     done = runs.epochs_done(folder)
     if done >= epochs:
         return Step(variant, folder, "skip", [], f"finished ({done} of {epochs} epochs)")
     if not checkpoint.exists():
         raise runs.RunError(f"{folder} has {done} of {epochs} epochs and no {runs.CHECKPOINT} "
-                            f"to resume from; pass another --out or --prefix, or fewer --epochs")
+                            f"to resume from; pass {elsewhere}, or fewer --epochs")
     kept = [group for group in split_flags(extra) if group[0] in RESUME_FLAGS]
     dropped = [group[0] for group in split_flags(extra) if group[0] not in RESUME_FLAGS]
     note = f"resumes at epoch {done + 1}"
