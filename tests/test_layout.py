@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 
@@ -50,3 +51,16 @@ def test_importing_the_packages_leaves_stderr_alone():
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == "0"
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("0", "0")])
+def test_the_scripts_start_tensorflow_with_onednn_unless_told_otherwise(given, expected):
+    # TensorFlow reads the switch once, when it loads; on AVX2-only CPUs it is off by default.
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env |= {"TF_ENABLE_ONEDNN_OPTS": given} if given else {}
+    code = ("import os, cli\ncli.start_quietly()\n"
+            "from tensorflow.python.util import _pywrap_util_port as port\n"
+            "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], port.IsMklEnabled())")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.stdout.split() == [expected, str(expected == "1")]
