@@ -3,13 +3,14 @@
     python -m benchmarks.plain_keras --data-dir ../shared/data/cifar-10-jpeg
     python -m benchmarks.plain_keras --data-dir ../shared/data/cifar-10-jpeg --precision bf16
 
-The job is train.py's: the same 6,216,114-parameter network with the same dropout (spelled
-out here with Keras' own layers, Dropout included, as course code writes it), the same data read the same way (the last 5,000 training images for
-validation), random 4-pixel translations with zero fill and horizontal flips, Adam at 1e-3, one
-epoch of fit with validation, then the test set evaluated; batch 100. The means are what a course
-notebook uses and nothing of training/: Keras' RandomTranslation and RandomFlip layers in a
-tf.data map, Keras' own Adam, compile and fit, numpy arrays for validation and test. --precision
-bf16 adds the one line keras.mixed_precision.set_global_policy("mixed_bfloat16").
+The job is train.py's: the same 6,216,114-parameter network with the same dropout (spelled out
+here in Keras' own layers, Dropout included, as course code writes it), the same data read the
+same way (the last 5,000 training images for validation), random 4-pixel translations with zero
+fill and horizontal flips, Adam at 1e-3, one epoch of fit with validation, then the test set
+evaluated; batch 100. The means are what a course notebook uses and nothing of training/: Keras'
+RandomTranslation and RandomFlip layers in a tf.data map, Keras' own Adam, compile and fit, numpy
+arrays for validation and test. --precision bf16 adds the one line
+keras.mixed_precision.set_global_policy("mixed_bfloat16").
 
 It prints one JSON line, {"plain_keras": {...}}, with epoch_seconds counted as train.py's
 history.csv counts its seconds: from the epoch's start (fit's on_epoch_begin) to the end of the
