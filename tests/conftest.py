@@ -18,6 +18,9 @@ TRAIN_PER_BATCH = 60
 TEST_IMAGES = 100
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The kernels the scripts run with (cli.start_quietly), so that a test comparing a script's
+# numbers with the same computation in this process compares the same arithmetic.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def make_images(n: int, seed: int) -> tuple[np.ndarray, list[int]]:
