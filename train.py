@@ -4,7 +4,8 @@
     python train.py --run report --resume          # continue an interrupted run
 
 The run folder holds config.json (every setting, data source, seed, versions), history.csv (one
-row per epoch: learning rate, train/val/test loss and accuracy, seconds), best.weights.h5 (best
+row per epoch: learning rate, train/val/test loss and accuracy, seconds), train.log (the lines
+printed here, added to by each resume), best.weights.h5 (best
 validation accuracy), last.weights.h5, checkpoint.keras (weights, optimizer and schedule state,
 for --resume) and tensorboard/ (event files). Every file is written atomically, and
 checkpoint.keras commits each epoch, so a killed run loses at most the current epoch. One training
@@ -63,7 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--schedule", choices=("plateau", "cosine"), help=f"learning-rate schedule ({d.schedule})")
     add("--patience", type=int, help=f"plateau epochs before the rate decays ({d.patience})")
     add("--decay-factor", type=float, help=f"rate multiplier on a plateau ({d.decay_factor})")
-    add("--warmup-epochs", type=int, help=f"linear warm-up for cosine ({d.warmup_epochs})")
+    add("--warmup-epochs", type=float,
+        help=f"linear warm-up for cosine, in epochs, fractions too ({d.warmup_epochs:g})")
     add("--batch-size", type=int, help=f"({d.batch_size})")
     add("--epochs", type=int, help=f"({d.epochs})")
     add("--early-stop", type=int,

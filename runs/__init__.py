@@ -1,9 +1,9 @@
 """The run folder: the one place that knows its file names, formats and how to read them back.
 
-A run folder (logs/NAME) holds config.json, history.csv, best.weights.h5, last.weights.h5,
-checkpoint.keras, tensorboard/ where the run writes event files, and what the other scripts write
-into eval/ and figures/; while a training runs, its claim on the folder (.lock). Everything that
-reads or writes those files goes through this package.
+A run folder (logs/NAME) holds config.json, history.csv, train.log, best.weights.h5,
+last.weights.h5, checkpoint.keras, tensorboard/ where the run writes event files, and what the
+other scripts write into eval/ and figures/; while a training runs, its claim on the folder
+(.lock). Everything that reads or writes those files goes through this package.
 """
 
 from runs.files import atomic_save, atomic_write_text
@@ -17,6 +17,7 @@ from runs.folder import (
     LOCK,
     LOGS,
     TENSORBOARD,
+    TRAIN_LOG,
     WEIGHTS,
     Claim,
     RunError,
@@ -43,7 +44,7 @@ from runs.folder import (
 from runs.weights import dtype_policy, load_network, load_weights, resolve_weights
 
 __all__ = ["CHECKPOINT", "CONFIG", "EVAL", "FIGURES", "HISTORY", "HISTORY_COLUMNS", "LOCK",
-           "LOGS", "TENSORBOARD", "WEIGHTS", "Claim", "RunError", "atomic_save",
+           "LOGS", "TENSORBOARD", "TRAIN_LOG", "WEIGHTS", "Claim", "RunError", "atomic_save",
            "atomic_write_text", "best_row", "claim_folder", "claim_new_folder", "discard_staged",
            "dtype_policy", "epochs_done", "eval_json", "find_run", "history_text",
            "load_network", "load_weights", "model_bytes", "publish_weights",

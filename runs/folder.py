@@ -20,6 +20,7 @@ from runs.files import TEMPORARY, atomic_write_text
 LOGS = Path(__file__).resolve().parent.parent / "logs"
 CONFIG = "config.json"
 HISTORY = "history.csv"
+TRAIN_LOG = "train.log"  # what train.py printed, appended to across resumes
 # weights, optimizer and schedule state: the commit point of an epoch
 CHECKPOINT = "checkpoint.keras"
 WEIGHTS = {"best": "best.weights.h5", "last": "last.weights.h5"}

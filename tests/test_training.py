@@ -337,6 +337,15 @@ def test_cosine_schedule_warms_up_from_a_tenth_then_decays_to_zero():
     assert rate_at(make_optimizer(Config(), 5), 100) == pytest.approx(1e-3)  # plateau: constant
 
 
+def test_a_fractional_warm_up_lasts_its_share_of_an_epoch_in_steps():
+    config = Config(schedule="cosine", learning_rate=2e-3, warmup_epochs=0.25, epochs=2)
+    optimizer = make_optimizer(config, steps_per_epoch=20)  # 5 warm-up steps, then 35 of decay
+    assert rate_at(optimizer, 0) == pytest.approx(2e-4)
+    assert rate_at(optimizer, 4) < rate_at(optimizer, 5) == pytest.approx(2e-3)
+    assert rate_at(optimizer, 5 + 35 // 2) == pytest.approx(1e-3, rel=0.05)  # cosine's midpoint
+    assert rate_at(optimizer, 40) == pytest.approx(0.0, abs=1e-9)
+
+
 def test_build_compiled_uses_the_config_loss():
     model = build_compiled(Config(label_smoothing=0.1), steps_per_epoch=1)
     assert model.loss.label_smoothing == 0.1
@@ -681,6 +690,9 @@ def test_run_folder_holds_config_history_and_hdf5_weights(tiny_run, tiny_cifar):
             assert f["layers/conv2d/vars/0"].shape == (3, 3, 3, 64)
     assert (tiny_run / "checkpoint.keras").is_file()
     assert not list(tiny_run.glob(".tmp-*"))
+    log = (tiny_run / "train.log").read_text().splitlines()  # what it printed, with --verbose 0
+    assert log[0].startswith(f"run {tiny_run}: 250 train / 50 val / ") and len(log) == 3
+    assert [line.split()[:2] for line in log[1:]] == [["epoch", "1/2"], ["epoch", "2/2"]]
 
 
 @pytest.mark.slow
@@ -711,6 +723,10 @@ def test_a_killed_run_resumes_with_its_original_command(tiny_cifar, tmp_path):
     config = Config.load(run / "config.json")
     assert (config.epochs, config.limit, config.flip) == (done + 2, 250, False)
     assert not list(run.glob(".*"))  # no staged weights, temporary files or lock left
+    log = (run / "train.log").read_text().splitlines()  # the resume adds to the killed run's log
+    assert [line.split()[0] for line in log].count("run") == 2
+    logged = [int(line.split()[1].split("/")[0]) for line in log if line.startswith("epoch")]
+    assert logged[-2:] == [done + 1, done + 2] and logged == sorted(set(logged))
     assert_last_weights_are_the_checkpoint_s(run)
     assert_each_step_once(run, every=2)  # TensorBoard's curves too, after the kill
 

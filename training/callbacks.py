@@ -26,6 +26,16 @@ def echo(line: str) -> None:
     print(line, flush=True)
 
 
+def also_into(path: Path, log: Callable[[str], None]) -> Callable[[str], None]:
+    """log, with every line appended to path as well: the run folder keeps what its training
+    printed (a resumed run adds to it), whoever started it and wherever its output went."""
+    def both(line: str) -> None:
+        log(line)
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(line + "\n")
+    return both
+
+
 class EpochRecorder(keras.callbacks.Callback):
     """Adds the test loss and accuracy, the epoch's learning rate and its seconds to the epoch's
     logs, so that history.csv holds every number of the epoch in one row."""
