@@ -28,7 +28,7 @@ class Config:
     schedule: str = "plateau"
     patience: int = 5
     decay_factor: float = 0.1
-    warmup_epochs: int = 0
+    warmup_epochs: float = 0  # fractions too: a 2-epoch run wants a warm-up of a few hundred steps
     batch_size: int = 100
     epochs: int = 60
     early_stop: int = 0
@@ -134,16 +134,18 @@ def _problems(config: Config):
     yield _between(config, "weight_decay", 0, float("inf"))
     yield _between(config, "label_smoothing", 0, 1)
     yield _between(config, "decay_factor", 0, 1, "()")
+    yield _between(config, "warmup_epochs", 0, float("inf"))
     for name in ("batch_size", "epochs", "val_size", "limit"):
         yield _at_least(config, name, 1)
-    for name in ("patience", "warmup_epochs", "early_stop", "seed", "translate", "cutout",
+    for name in ("patience", "early_stop", "seed", "translate", "cutout",
                  "tensorboard"):
         yield _at_least(config, name, 0)
     # A shift of the whole image or a Cutout larger than it would blank every image.
     yield _between(config, "translate", 0, IMAGE_SIZE, "[)")
     yield _between(config, "cutout", 0, IMAGE_SIZE, "[]")
     if config.schedule == "cosine" and config.warmup_epochs >= config.epochs:
-        yield f"warmup_epochs ({config.warmup_epochs}) must be fewer than epochs ({config.epochs})"
+        yield (f"warmup_epochs ({config.warmup_epochs:g}) must be fewer than epochs "
+               f"({config.epochs})")
 
 
 # Named recipes. "report" is the report's settings. "tuned" keeps the same network and parameter
@@ -158,4 +160,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tuned": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05,
               "label_smoothing": 0.1, "schedule": "cosine", "warmup_epochs": 3, "conv_dropout": 0.1,
               "fc_dropout": 0.3, "cutout": 16, "epochs": 150},
+    "fast": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05,
+             "schedule": "cosine", "warmup_epochs": 0.25, "conv_dropout": 0.0, "fc_dropout": 0.1,
+             "epochs": 2},
 }

@@ -53,7 +53,7 @@ def _warmup(config: Config) -> str:
     if not config.warmup_epochs:
         return "none"
     lr = config.learning_rate
-    return f"{config.warmup_epochs} epochs, linear from {lr / 10:g} to {lr:g}"
+    return f"{config.warmup_epochs:g} epochs, linear from {lr / 10:g} to {lr:g}"
 
 
 # In the page's order. Every Config field of the recipe is in one row (tests/test_reporting.py

@@ -31,7 +31,8 @@ def test_a_count_below_its_minimum_is_one_line(field, value, minimum):
     ({"learning_rate": 0.0}, "learning_rate must be above 0, not 0.0"),
     ({"conv_dropout": -0.1}, "conv_dropout must be in [0, 1), not -0.1"),
     ({"fc_dropout": 1.5}, "fc_dropout must be in [0, 1), not 1.5"),
-    ({"cutout": 40}, "cutout must be in [0, 32], not 40")])
+    ({"cutout": 40}, "cutout must be in [0, 32], not 40"),
+    ({"warmup_epochs": -0.5}, "warmup_epochs must be at least 0, not -0.5")])
 def test_a_value_outside_its_range_is_one_line(settings, message):
     with pytest.raises(ConfigError) as error:
         Config(**settings)
@@ -44,7 +45,9 @@ def test_a_value_outside_its_range_is_one_line(settings, message):
     ({"decay_factor": 2.0}, "decay_factor must be in (0, 1), not 2.0"),
     ({"optimizer": "lbfgs"}, "optimizer must be one of adam, adamw, sgd, rmsprop, not 'lbfgs'"),
     ({"schedule": "cosine", "warmup_epochs": 5, "epochs": 5},
-     "warmup_epochs (5) must be fewer than epochs (5)")])
+     "warmup_epochs (5) must be fewer than epochs (5)"),
+    ({"schedule": "cosine", "warmup_epochs": 2.5, "epochs": 2},
+     "warmup_epochs (2.5) must be fewer than epochs (2)")])
 def test_other_invalid_settings_are_one_line(settings, message):
     with pytest.raises(ConfigError) as error:
         Config(**settings)
@@ -52,8 +55,8 @@ def test_other_invalid_settings_are_one_line(settings, message):
 
 
 def test_an_unknown_preset_is_named():
-    with pytest.raises(ConfigError, match="no preset 'fast'; choose one of report, tuned"):
-        Config.from_settings({"preset": "fast"})
+    with pytest.raises(ConfigError, match="no preset 'quick'; choose one of fast, report, tuned"):
+        Config.from_settings({"preset": "quick"})
 
 
 def test_differences_name_both_values():

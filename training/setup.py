@@ -21,7 +21,7 @@ def make_optimizer(config: Config, steps_per_epoch: int) -> keras.optimizers.Opt
     (training.callbacks.ResumablePlateau), so the optimizer gets a plain rate for it."""
     lr = config.learning_rate
     if config.schedule == "cosine":
-        warmup = config.warmup_epochs * steps_per_epoch
+        warmup = round(config.warmup_epochs * steps_per_epoch)
         lr = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=lr / 10 if warmup else lr, warmup_target=lr if warmup else None,
             warmup_steps=warmup, decay_steps=max(1, config.epochs * steps_per_epoch - warmup))
