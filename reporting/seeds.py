@@ -122,7 +122,12 @@ def seed_runs(folder: Path) -> list[Path]:
 
 def seeds_folder(arg: str | None) -> Path | None:
     """report.py's --seeds: the folder given (it must exist), else the published fast seeds
-    where they exist, else None (the report then has no minutes section)."""
+    where they exist, else None (the report then has no minutes section). The published seeds
+    are named relative to the working folder where they lie inside it, as a user types them, so
+    that the report names no one's checkout."""
     if arg is None:
-        return FAST_SEEDS if FAST_SEEDS.is_dir() else None
+        if not FAST_SEEDS.is_dir():
+            return None
+        inside = FAST_SEEDS.is_relative_to(Path.cwd())
+        return FAST_SEEDS.relative_to(Path.cwd()) if inside else FAST_SEEDS
     return runs.find_run(arg)

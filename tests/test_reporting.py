@@ -748,3 +748,5 @@ def test_the_minutes_section_only_with_a_seeds_folder(runs, tmp_path, monkeypatc
     assert reporting_seeds.seeds_folder(str(tmp_path / "empty")) == tmp_path / "empty"
     with pytest.raises(RunError, match="no run folder 'nowhere'"):
         reporting_seeds.seeds_folder("nowhere")
+    monkeypatch.chdir(tmp_path)  # inside the working folder: named as a user would type it
+    assert reporting_seeds.seeds_folder(None) == Path("published")
