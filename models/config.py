@@ -28,7 +28,7 @@ class Config:
     schedule: str = "plateau"
     patience: int = 5
     decay_factor: float = 0.1
-    warmup_epochs: float = 0  # fractions too: a 2-epoch run wants a warm-up of a few hundred steps
+    warmup_epochs: float = 0  # fractions too: a 3-epoch run wants a warm-up of a few hundred steps
     batch_size: int = 100
     epochs: int = 60
     early_stop: int = 0
