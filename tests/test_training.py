@@ -799,7 +799,7 @@ def test_a_busy_run_folder_is_refused_and_sigterm_stops_with_the_resume_command(
     # Stopped cleanly: the epoch committed whole, nothing temporary left, the claim released.
     assert sorted(p.name for p in run.iterdir()) == [
         "best.weights.h5", "checkpoint.keras", "config.json", "history.csv", "last.weights.h5",
-        "tensorboard"]
+        "tensorboard", "train.log"]
     assert runs.read_history(run) == runs.read_checkpoint_state(run / runs.CHECKPOINT)["history"]
     assert_last_weights_are_the_checkpoint_s(run)
     resumed = run_script(*shlex.split(resume)[1:], "--epochs", str(done + 1))
