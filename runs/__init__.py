@@ -21,6 +21,7 @@ from runs.folder import (
     WEIGHTS,
     Claim,
     RunError,
+    append_log,
     best_row,
     claim_folder,
     claim_new_folder,
@@ -43,10 +44,10 @@ from runs.folder import (
 )
 from runs.weights import dtype_policy, load_network, load_weights, resolve_weights
 
-__all__ = ["CHECKPOINT", "CONFIG", "EVAL", "FIGURES", "HISTORY", "HISTORY_COLUMNS", "LOCK",
-           "LOGS", "TENSORBOARD", "TRAIN_LOG", "WEIGHTS", "Claim", "RunError", "atomic_save",
+__all__ = ["CHECKPOINT", "CONFIG", "EVAL", "FIGURES", "HISTORY", "HISTORY_COLUMNS", "LOCK", "LOGS",
+           "TENSORBOARD", "TRAIN_LOG", "WEIGHTS", "Claim", "RunError", "append_log", "atomic_save",
            "atomic_write_text", "best_row", "claim_folder", "claim_new_folder", "discard_staged",
-           "dtype_policy", "epochs_done", "eval_json", "find_run", "history_text",
-           "load_network", "load_weights", "model_bytes", "publish_weights",
-           "read_checkpoint_state", "read_config", "read_history", "read_runtime", "recover",
-           "resolve_weights", "run_folder", "save_checkpoint", "staged_name", "write_history"]
+           "dtype_policy", "epochs_done", "eval_json", "find_run", "history_text", "load_network",
+           "load_weights", "model_bytes", "publish_weights", "read_checkpoint_state",
+           "read_config", "read_history", "read_runtime", "recover", "resolve_weights",
+           "run_folder", "save_checkpoint", "staged_name", "write_history"]

@@ -214,6 +214,12 @@ def write_history(path: Path, rows: list[dict]) -> None:
     Path(path).write_text(history_text(rows))
 
 
+def append_log(folder: Path, line: str) -> None:
+    """One line onto the run's train.log, which the first line makes; a resume adds to it."""
+    with open(Path(folder) / TRAIN_LOG, "a", encoding="utf-8") as file:
+        file.write(line + "\n")
+
+
 def best_row(rows: list[dict]) -> dict:
     """The epoch of the best validation accuracy; the first one on ties, as training keeps it."""
     return max(rows, key=lambda row: (row["val_accuracy"], -row["epoch"]))

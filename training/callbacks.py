@@ -26,13 +26,13 @@ def echo(line: str) -> None:
     print(line, flush=True)
 
 
-def also_into(path: Path, log: Callable[[str], None]) -> Callable[[str], None]:
-    """log, with every line appended to path as well: the run folder keeps what its training
-    printed (a resumed run adds to it), whoever started it and wherever its output went."""
+def also_into(folder: Path, log: Callable[[str], None]) -> Callable[[str], None]:
+    """log, with every line appended to the run folder's train.log as well: the folder keeps what
+    its training printed (a resumed run adds to it), whoever started it and wherever its output
+    went."""
     def both(line: str) -> None:
         log(line)
-        with open(path, "a", encoding="utf-8") as file:
-            file.write(line + "\n")
+        runs.append_log(folder, line)
     return both
 
 

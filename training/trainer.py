@@ -245,7 +245,7 @@ def train(run: Run, *, cpu_devices: int = 1, verbose: int = 1, command: str = ""
             runtime = runtime_info(data_source=data.source, precision=precision,
                                    strategy=strategy, train_images=len(x_train), command=command)
         runs.atomic_save(folder / runs.CONFIG, lambda tmp: config.save(Path(tmp), runtime))
-        log = also_into(folder / runs.TRAIN_LOG, log)
+        log = also_into(folder, log)
     log(f"run {folder}: {len(x_train)} train / {len(x_val)} val / {len(x_test)} test images, "
         f"{precision}, {model.count_params():,} parameters, "
         f"epochs {state['epoch'] + 1}..{config.epochs}")
