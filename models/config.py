@@ -28,7 +28,7 @@ class Config:
     schedule: str = "plateau"
     patience: int = 5
     decay_factor: float = 0.1
-    warmup_epochs: float = 0  # fractions too: a 3-epoch run wants a warm-up of a few hundred steps
+    warmup_epochs: float = 0  # fractions too: a 3-epoch run wants a warm-up of part of an epoch
     batch_size: int = 100
     epochs: int = 60
     early_stop: int = 0
@@ -137,8 +137,7 @@ def _problems(config: Config):
     yield _between(config, "warmup_epochs", 0, float("inf"))
     for name in ("batch_size", "epochs", "val_size", "limit"):
         yield _at_least(config, name, 1)
-    for name in ("patience", "early_stop", "seed", "translate", "cutout",
-                 "tensorboard"):
+    for name in ("patience", "early_stop", "seed", "translate", "cutout", "tensorboard"):
         yield _at_least(config, name, 0)
     # A shift of the whole image or a Cutout larger than it would blank every image.
     yield _between(config, "translate", 0, IMAGE_SIZE, "[)")
