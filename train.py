@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"linear warm-up for cosine, in epochs, fractions too ({d.warmup_epochs:g})")
     add("--batch-size", type=int, help=f"({d.batch_size})")
     add("--epochs", type=int, help=f"({d.epochs})")
+    add("--budget-minutes", type=float, metavar="M",
+        help="in place of --epochs: as many epochs as fit M minutes on this machine, measured "
+             "on the run's first steps and saved as its epochs")
     add("--early-stop", type=int,
         help="stop after N epochs without a better val accuracy (0: never)")
     add("--no-augment", dest="augment", action="store_false",

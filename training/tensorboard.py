@@ -61,6 +61,17 @@ def filters_image(kernel: np.ndarray) -> np.ndarray:
     return image
 
 
+def unavailable() -> str | None:
+    """A warning line where event files cannot be written: TensorFlow, whose summary writer
+    writes them, is not installed (a JAX machine); None where they can."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return ("warning: no TensorBoard event files: writing them needs TensorFlow, which is "
+                "not installed (--tensorboard 0 asks for none)")
+    return None
+
+
 def written(folder: Path) -> set[tuple[str, str, int]]:
     """(folder, tag, step) of every summary the run's event files hold. A file a kill cut off in
     the middle of a record is read up to that record."""

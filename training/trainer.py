@@ -20,6 +20,7 @@ import numpy as np
 import runs
 from data import load_cifar10, make_dataset, select_split
 from models.config import Config, ConfigError
+from training.budget import budgeted
 from training.callbacks import also_into, echo, make_callbacks, stopped_early
 from training.devices import (
     PRECISION_POLICIES,
@@ -30,6 +31,7 @@ from training.devices import (
 )
 from training.setup import build_compiled, restore_checkpoint
 from training.tensorboard import EventFiles
+from training.tensorboard import unavailable as tensorboard_unavailable
 
 # Evaluation batches are larger than training's: the same numbers, faster on a CPU (bench.py).
 EVAL_BATCH_SIZE = 500
@@ -212,6 +214,7 @@ def train(run: Run, *, cpu_devices: int = 1, verbose: int = 1, command: str = ""
     precision this machine only emulates is trained all the same, after a warning line; a
     resumed run with TensorBoard first writes what its event files lack of the epochs done.
     """
+    started = time.perf_counter()
     config, state, folder = run.config, run.state, run.folder
     strategy = make_strategy(config.strategy, cpu_devices=cpu_devices)
     chief = run.chief
@@ -234,6 +237,15 @@ def train(run: Run, *, cpu_devices: int = 1, verbose: int = 1, command: str = ""
     steps = len(x_train) // config.batch_size
     if steps == 0:
         raise ConfigError(f"{len(x_train)} training images make no batch of {config.batch_size}")
+    first_line = None
+    if config.budget_minutes and not state["epoch"]:
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            config, first_line = budgeted(
+                config, lambda: build_compiled(config, steps), x_train, y_train, steps=steps,
+                eval_images=len(x_val) + len(x_test), eval_batch_size=eval_batch,
+                scratch=run.folder.parent, started=started)
+        run.config = config
+        keras.utils.set_random_seed(config.seed)  # the network starts as it would unmeasured
     with strategy.scope() if strategy else contextlib.nullcontext():
         model = build_compiled(config, steps)
         if state["epoch"]:
@@ -246,6 +258,8 @@ def train(run: Run, *, cpu_devices: int = 1, verbose: int = 1, command: str = ""
                                    strategy=strategy, train_images=len(x_train), command=command)
         runs.atomic_save(folder / runs.CONFIG, lambda tmp: config.save(Path(tmp), runtime))
         log = also_into(folder, log)
+    if first_line:
+        log(first_line)
     log(f"run {folder}: {len(x_train)} train / {len(x_val)} val / {len(x_test)} test images, "
         f"{precision}, {model.count_params():,} parameters, "
         f"epochs {state['epoch'] + 1}..{config.epochs}")
@@ -253,7 +267,10 @@ def train(run: Run, *, cpu_devices: int = 1, verbose: int = 1, command: str = ""
     if warning:
         log(warning)
     events = None
-    if chief and config.tensorboard:
+    missing = config.tensorboard and tensorboard_unavailable()
+    if missing:
+        log(missing)
+    elif chief and config.tensorboard:
         events = EventFiles(folder)
         events.complete(state, model, every=config.tensorboard)
     callbacks = make_callbacks(config, folder=folder, test_data=test_data, state=state,
