@@ -130,3 +130,34 @@ def kill_after_epochs(args: list[str], run: Path, epochs: int, timeout: float = 
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
+
+
+# Imported first by every Python process started with this folder on PYTHONPATH: any import of
+# TensorFlow then fails as it does where TensorFlow is not installed (the lent GPU machine).
+TENSORFLOW_BLOCKER = """import sys
+
+
+class NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NoTensorFlow())
+"""
+
+
+@pytest.fixture
+def without_tensorflow(tmp_path) -> dict[str, str]:
+    """The environment of a JAX machine without TensorFlow, checked to be one; skips where jax is
+    not installed (.ci/run installs it)."""
+    pytest.importorskip("jax")
+    site = tmp_path / "no-tensorflow"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(TENSORFLOW_BLOCKER)
+    env = {"KERAS_BACKEND": "jax", "PYTHONPATH": str(site)}
+    probe = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True,
+                           text=True, env={**os.environ, **env})
+    assert "No module named 'tensorflow'" in probe.stderr
+    return env
