@@ -15,8 +15,8 @@ optimizer figures.
 
 OUT (default: MAIN_RUN/report) gets report.html (self-contained, figures embedded), report.md
 (relative image links), figures/ (PNG, and PDF for the plots) and report.json (every number in the
-tables). With --seeds (by default the published fast seeds, where they exist), a section sets the
-minutes to 85, 87 and 88% test accuracy of the main and featured runs beside the seeds'.
+tables). With --seeds (by default the published budget-20 seeds, where they exist), a section
+sets the minutes to 85, 87 and 88% test accuracy of the main and featured runs beside the seeds'.
 Whatever cannot be made (no weights, no data, an analysis that fails) is listed as missing with
 the command that would make it. Rebuilding gives the same pages and plot files.
 """
@@ -35,7 +35,7 @@ from pathlib import Path
 import runs
 from cli.args import at_least, parser
 from reporting import build_report
-from reporting.seeds import FAST_SEEDS, seeds_folder
+from reporting.seeds import BUDGET_SEEDS, seeds_folder
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", metavar="DIR",
                    help="a study.py seeds folder (seed-N runs) whose minutes to accuracy the "
                    "report sets beside the main and featured runs' (default: "
-                   f"{FAST_SEEDS.relative_to(runs.LOGS.parent)} where it exists)")
+                   f"{BUDGET_SEEDS.relative_to(runs.LOGS.parent)} where it exists)")
     p.add_argument("--no-analyses", action="store_true",
                    help="skip the analyses (Tasks VI/VII and the explanations)")
     return p.parse_args(argv)

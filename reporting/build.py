@@ -15,6 +15,7 @@ from reporting.pages import Missing, Section, Table, to_html, to_markdown
 from reporting.runs import Run, load_run, run_numbers
 from reporting.sections import (
     best_section,
+    curve_section,
     curves_section,
     minutes_section,
     runs_section,
@@ -63,9 +64,10 @@ def build_report(run_args: list[str], out: Path, *, featured: str | None = None,
     The first run is the main run (Tasks I-IV); the others are recognised as study runs by their
     Config. The featured run (default: the main run) is the one whose best weights the analyses
     use (Tasks VI, VII and the explanations); the runs table shows it too. With seeds (a folder
-    of study.py seeds runs), a section sets the minutes to accuracy of the runs shown beside
-    those seeds'. The CIFAR-10 copy is data's one rule, with each run's own copy as the one it
-    trained on.
+    of study.py seeds runs), a section sets the minutes to accuracy of the main and featured
+    runs beside those seeds', and another the accuracy at each budget of the budget-N folders
+    beside it (reporting.curve). The CIFAR-10 copy is data's one rule, with each run's own copy
+    as the one it trained on.
     """
     runs = [load_run(arg) for arg in run_args]
     unfinished = [run for run in runs if not run.history]
@@ -75,6 +77,7 @@ def build_report(run_args: list[str], out: Path, *, featured: str | None = None,
     runs = [run for run in runs if run not in unfinished]
     main, star = runs[0], featured_run(featured, runs)
     shown = runs if any(run is star for run in runs) else [*runs, star]
+    references = [main] if star is main else [main, star]
     analysis_data = resolve_source(data_dir, trained_on=star.config.data_dir)
     data_dir = resolve_source(data_dir, trained_on=main.config.data_dir)
     evaluate_main(main, data_dir, batch_size)
@@ -84,8 +87,8 @@ def build_report(run_args: list[str], out: Path, *, featured: str | None = None,
     sections = [runs_section(shown, unfinished, star), curves_section(main, figures),
                 best_section(main), summary_section(main),
                 *(study_section(comparison, runs, figures) for comparison in COMPARISONS),
-                *([minutes_section([main] if star is main else [main, star], Path(seeds), figures)]
-                  if seeds else []),
+                *([minutes_section(references, Path(seeds), figures),
+                   curve_section(references, Path(seeds).parent, figures)] if seeds else []),
                 *(analysis_section(analysis, star, figures, data_dir=analysis_data,
                                    skip=not analyses) for analysis in ANALYSES)]
     missing = [block for section in sections for block in section.blocks

@@ -124,3 +124,29 @@ def plot_minutes(named: list[tuple[str, Run]], thresholds: tuple[float, ...],
                "(history.csv's seconds, summed); the dotted lines are "
                f"{', '.join(threshold_name(t) for t in thresholds)}.")
     return save_plot(fig, figures, "minutes-to-accuracy", caption)
+
+
+def plot_budgets(points: dict[int, list[float]], references: list[tuple[str, list[dict]]],
+                 figures: Path) -> Figure:
+    """The budget recipe's test accuracy at each budget (each seed a dot, the mean a line)
+    against the other recipes' test accuracy epoch by epoch of their own schedules."""
+    fig = MplFigure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for name, history in references:
+        ax.plot([row["epoch"] for row in history],
+                [100 * row["test_accuracy"] for row in history], label=f"{name} (its schedule)")
+    budgets = list(points)
+    ax.plot(budgets, [100 * sum(v) / len(v) for v in points.values()], color="black",
+            marker="o", label="budget recipe, schedule ending at the epoch (mean)")
+    for epochs, accuracies in points.items():
+        ax.scatter([epochs] * len(accuracies), [100 * v for v in accuracies], color="black",
+                   s=8, zorder=3)
+    ax.set_xscale("log")
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.set(xlabel="epochs (log scale)", ylabel="test accuracy (%)",
+           title="test accuracy at a budget of epochs", ylim=(60, 92))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    caption = ("The budget recipe trained for N epochs (dots: seeds; line: their mean), against "
+               "the test accuracy of the other recipes at each epoch of their own schedules.")
+    return save_plot(fig, figures, "accuracy-at-budget", caption)

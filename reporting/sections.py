@@ -1,6 +1,6 @@
 """The report's sections, each a list of page blocks: the runs, Task I's curves, Tasks II/III
-(best weights and settings), Task IV (the network), the study figures and the minutes to
-accuracy of the main and featured runs next to a seeds study's runs."""
+(best weights and settings), Task IV (the network), the study figures, the minutes to accuracy
+of the main and featured runs next to a seeds study's runs, and the accuracy at each budget."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from data import CLASS_NAMES
 from models.network import build_from_config
 from models.summary import summary_markdown
 from reporting.comparisons import Comparison, describe, members
+from reporting.curve import budget_points, curve_rows
 from reporting.pages import Missing, Section, Table, Text, loss, markdown_blocks, percent
-from reporting.plots import SPLITS, plot_curves, plot_minutes, plot_study
+from reporting.plots import SPLITS, plot_budgets, plot_curves, plot_minutes, plot_study
 from reporting.runs import Run, load_run, run_numbers
 from reporting.seeds import seed_runs
 from reporting.settings import settings_rows
@@ -136,3 +137,23 @@ def minutes_section(shown: list[Run], seeds: Path, figures: Path) -> Section:
                for name, run in named}
     return Section(title, [text, table, plot_minutes(named, THRESHOLDS, figures)],
                    {"minutes_to_test_accuracy": numbers})
+
+
+def curve_section(shown: list[Run], folder: Path, figures: Path) -> Section:
+    """The budget recipe's test accuracy at each budget-N run (or seeds study) in folder, beside
+    the runs shown at the same epochs of their own schedules, as a table and a figure."""
+    points = budget_points(folder)
+    title = "Accuracy at a budget of epochs"
+    if not points:
+        return Section(title, [Missing(f"budget-N runs in {folder}", "no budget-N folder with a "
+                                       "finished run", f"python study.py seeds --preset budget "
+                                       f"--epochs N --out {folder}/budget-N")])
+    references = [(run.name, run.history) for run in shown]
+    header, rows = curve_rows(points, references)
+    text = Text(f"Test accuracy of the budget recipe trained for N epochs (its schedule ends at "
+                f"epoch N; evaluate.py, mean ± sample std over the seeds in {folder}/budget-N), "
+                f"beside the test accuracy the other recipes' history.csv holds at epoch N of "
+                f"their longer schedules.")
+    numbers = {str(epochs): accuracies for epochs, accuracies in points.items()}
+    return Section(title, [text, Table(header, rows), plot_budgets(points, references, figures)],
+                   {"budget_test_accuracy": numbers})

@@ -23,8 +23,9 @@ from reporting.timing import (
 SUMMARY = {"json": "summary.json", "markdown": "summary.md"}
 MEASURES = ("best_val_accuracy", "test_accuracy", "minutes")
 SEED_FOLDER = re.compile(r"seed-(\d+)")
-# The published seeds of the fast recipe, which report.py draws when no other folder is given.
-FAST_SEEDS = runs.LOGS / "reference" / "fast"
+# The published seeds of the budget recipe at 20 epochs, which report.py draws when no other
+# folder is given.
+BUDGET_SEEDS = runs.LOGS / "reference" / "budget-20"
 
 
 def seed_numbers(folder: Path, thresholds: tuple[float, ...] = THRESHOLDS) -> dict:
@@ -121,13 +122,13 @@ def seed_runs(folder: Path) -> list[Path]:
 
 
 def seeds_folder(arg: str | None) -> Path | None:
-    """report.py's --seeds: the folder given (it must exist), else the published fast seeds
+    """report.py's --seeds: the folder given (it must exist), else the published budget seeds
     where they exist, else None (the report then has no minutes section). The published seeds
     are named relative to the working folder where they lie inside it, as a user types them, so
     that the report names no one's checkout."""
     if arg is None:
-        if not FAST_SEEDS.is_dir():
+        if not BUDGET_SEEDS.is_dir():
             return None
-        inside = FAST_SEEDS.is_relative_to(Path.cwd())
-        return FAST_SEEDS.relative_to(Path.cwd()) if inside else FAST_SEEDS
+        inside = BUDGET_SEEDS.is_relative_to(Path.cwd())
+        return BUDGET_SEEDS.relative_to(Path.cwd()) if inside else BUDGET_SEEDS
     return runs.find_run(arg)

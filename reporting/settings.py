@@ -81,6 +81,9 @@ SETTINGS = (
             lambda c: f"one {c.cutout}x{c.cutout} px square zeroed per training image" if c.cutout
             else "none", applies=lambda c: c.augment),
     Setting("epochs", ("epochs",), lambda c: str(c.epochs), True),
+    Setting("time budget", ("budget_minutes",),
+            lambda c: f"{c.budget_minutes:g} minutes, measured as {c.epochs} epochs"
+            if c.budget_minutes else "none"),
     Setting("early stopping", ("early_stop",),
             lambda c: f"after {c.early_stop} epochs without a better validation accuracy"
             if c.early_stop else "none"),

@@ -55,7 +55,7 @@ def test_other_invalid_settings_are_one_line(settings, message):
 
 
 def test_an_unknown_preset_is_named():
-    with pytest.raises(ConfigError, match="no preset 'quick'; choose one of fast, report, tuned"):
+    with pytest.raises(ConfigError, match="no preset 'quick'; choose one of budget, report, tuned"):
         Config.from_settings({"preset": "quick"})
 
 

@@ -338,7 +338,8 @@ def test_the_tuned_run_s_table_shows_what_it_changed_and_no_patience():
 CHANGED = {"preset": "tuned", "batchnorm": "none", "conv_dropout": 0.25, "fc_dropout": 0.25,
            "optimizer": "rmsprop", "learning_rate": 0.01, "momentum": 0.5, "weight_decay": 0.01,
            "label_smoothing": 0.2, "schedule": "cosine", "patience": 3, "decay_factor": 0.5,
-           "warmup_epochs": 2, "batch_size": 50, "epochs": 10, "early_stop": 4, "augment": False,
+           "warmup_epochs": 2, "batch_size": 50, "epochs": 10, "budget_minutes": 20,
+           "early_stop": 4, "augment": False,
            "translate": 2, "flip": False, "cutout": 8, "val_size": 1000, "limit": 2000,
            "seed": 1, "precision": "fp16", "xla": True, "strategy": "mirrored"}
 NEEDS = {"momentum": {"optimizer": "sgd"}, "warmup_epochs": {"schedule": "cosine"}}
@@ -729,6 +730,33 @@ def test_the_minutes_section_sets_the_seeds_beside_the_main_and_featured_runs(ru
                                                            "0.88": None}
 
 
+def test_the_budget_section_sets_each_budget_beside_the_other_recipes_at_that_epoch(runs,
+                                                                                    tmp_path):
+    published = tmp_path / "published"
+    seeds = seeds_folder_of_two(published / "budget-4")
+    (seeds / "seed-0" / "eval").mkdir()  # evaluate.py's number wins over the history's
+    (seeds / "seed-0" / "eval" / "best-test.json").write_text(json.dumps({"accuracy": 0.90}))
+    make_run(published / "budget-2", Config(epochs=2))  # one run, not a seeds study
+    (published / "budget-x").mkdir()  # not a budget: ignored
+    out = tmp_path / "report"
+    pages = build_report([str(runs[0])], out, featured=str(runs[1]), analyses=False,
+                         seeds=seeds)
+    rows = table(pages["markdown"].read_text(),
+                 "epochs | budget recipe: test accuracy (seeds)")
+    # best epochs (validation) are 2: test 0.31 for budget-2, 0.83 for budget-4's seed 1
+    assert rows == [
+        {"epochs": "2", "budget recipe: test accuracy (seeds)": "31.00% (1)",
+         "main at that epoch of its schedule": "31.00%",
+         "bn-no-dropout at that epoch of its schedule": "36.00%"},
+        {"epochs": "4", "budget recipe: test accuracy (seeds)": "86.50% ± 4.95 (2)",
+         "main at that epoch of its schedule": "37.00%",
+         "bn-no-dropout at that epoch of its schedule": "42.00%"}]
+    assert (out / "figures" / "accuracy-at-budget.png").is_file()
+    numbers = json.loads(pages["json"].read_text())["analyses"]["Accuracy at a budget of epochs"]
+    assert numbers["budget_test_accuracy"] == {"2": [pytest.approx(0.31)],
+                                               "4": [0.90, pytest.approx(0.83)]}
+
+
 def test_the_minutes_section_only_with_a_seeds_folder(runs, tmp_path, monkeypatch):
     plain = build_report([str(runs[0])], tmp_path / "a", analyses=False)
     assert "## Minutes to accuracy" not in plain["markdown"].read_text()
@@ -740,8 +768,8 @@ def test_the_minutes_section_only_with_a_seeds_folder(runs, tmp_path, monkeypatc
         "what": f"the seed runs of {tmp_path / 'empty'}",
         "why": "no seed-N run folder with a finished epoch",
         "command": f"python study.py seeds --preset PRESET --out {tmp_path / 'empty'}"}
-    # report.py's --seeds: the folder given, else the published fast seeds where they exist.
-    monkeypatch.setattr(reporting_seeds, "FAST_SEEDS", tmp_path / "published")
+    # report.py's --seeds: the folder given, else the published budget seeds where they exist.
+    monkeypatch.setattr(reporting_seeds, "BUDGET_SEEDS", tmp_path / "published")
     assert reporting_seeds.seeds_folder(None) is None
     seeds_folder_of_two(tmp_path / "published")
     assert reporting_seeds.seeds_folder(None) == tmp_path / "published"

@@ -216,7 +216,7 @@ def test_a_folder_of_another_preset_or_seed_is_refused(tmp_path):
     Config(seed=5).save(folder / runs.CONFIG, {})
     with pytest.raises(runs.RunError, match=r"seed-1 holds another run \(seed=5 \(study: 1\)\)"):
         plan_seeds("report", [1], epochs=4, out=tmp_path / "other")
-    with pytest.raises(ConfigError, match="no preset 'nope'; choose one of fast, report, tuned"):
+    with pytest.raises(ConfigError, match="no preset 'nope'; choose one of budget, report, tuned"):
         plan_seeds("nope", [0])
     with pytest.raises(ConfigError, match="--epochs must be at least 1, not 0"):
         plan_seeds("report", [0], epochs=0)
