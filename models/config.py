@@ -169,7 +169,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tuned": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05,
               "label_smoothing": 0.1, "schedule": "cosine", "warmup_epochs": 3, "conv_dropout": 0.1,
               "fc_dropout": 0.3, "cutout": 16, "epochs": 150},
-    "budget": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.2,
+    "budget": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05,
                "label_smoothing": 0.1, "schedule": "cosine", "warmup_epochs": 1,
-               "conv_dropout": 0.0, "fc_dropout": 0.3, "translate": 4, "epochs": 20},
+               "conv_dropout": 0.0, "fc_dropout": 0.0, "translate": 4, "epochs": 20},
 }
