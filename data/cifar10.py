@@ -7,6 +7,7 @@ pickles; they are read with an allow-list unpickler, so a tampered file cannot r
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 import tarfile
@@ -40,14 +41,19 @@ class Cifar10:
     class_names: tuple[str, ...] = CLASS_NAMES
 
 
-# Everything a CIFAR-10 batch pickle may name: numpy arrays and dtypes, and _codecs.encode, which
-# is how pickle protocol 2 spells a bytes object. Nothing else (no os.system, no eval).
+# Everything a CIFAR-10 batch pickle may name: numpy arrays and dtypes (protocol 5 rebuilds an
+# array from its buffer with _frombuffer), and _codecs.encode and bytes, which is how pickle
+# protocol 2 spells a bytes object. Nothing else (no os.system, no eval).
 _ALLOWED = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
-    ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+    **{(f"numpy{core}.multiarray", "_reconstruct"): np._core.multiarray._reconstruct
+       for core in (".core", "._core")},
+    **{(f"numpy{core}.numeric", "_frombuffer"): np._core.numeric._frombuffer
+       for core in (".core", "._core")},
     ("_codecs", "encode"): __import__("_codecs").encode,
+    ("__builtin__", "bytes"): bytes,  # protocol 2's empty bytes
+    ("builtins", "bytes"): bytes,
 }
 
 
@@ -77,24 +83,54 @@ def unpickle_batch(raw: bytes, name: str) -> dict:
 
 
 def _images_and_labels(batch: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A batch's images (N, 32, 32, 3) uint8 and labels (N,) int64, checked by what they mean:
+    pixels are whole numbers 0-255 (float pixels in [0, 1] would train on black images, int16
+    ones would wrap), labels whole numbers 0-9, one per image, and a batch holds images."""
     data, labels = batch.get(b"data"), batch.get(b"labels")
     if (not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072
             or labels is None):
         raise DataError(f"{name} is not a CIFAR-10 batch (no (N, 3072) 'data' array and 'labels')")
-    if len(labels) != len(data):
-        raise DataError(f"{name} is corrupt: {len(data)} images but {len(labels)} labels")
-    try:
-        labels = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError):
-        raise DataError(f"{name} is corrupt: its labels are not integers") from None
-    bad = np.flatnonzero((labels < 0) | (labels >= len(CLASS_NAMES)))
-    if len(bad):
-        raise DataError(f"{name} is corrupt: image {bad[0]} has label {labels[bad[0]]}, outside "
-                        f"0-{len(CLASS_NAMES) - 1}"
-                        + (f" ({len(bad)} such labels)" if len(bad) > 1 else ""))
+    if not len(data):
+        raise DataError(f"{name} is corrupt: it holds no images")
+    _check_pixels(data, name)
+    labels = _checked_labels(labels, len(data), name)
     # Rows hold 1024 R, 1024 G, 1024 B values: to (N, 32, 32, 3), channels last.
     images = data.astype(np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels
+
+
+def _check_pixels(data: np.ndarray, name: str) -> None:
+    if data.dtype.kind not in "iu":
+        raise DataError(f"{name} is corrupt: its pixels are {data.dtype}, not whole numbers "
+                        f"0-255 (uint8)")
+    low, high = int(data.min()), int(data.max())
+    if low < 0 or high > 255:
+        raise DataError(f"{name} is corrupt: its pixels range over {low}..{high}, not 0-255")
+
+
+def _whole(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value == int(value)
+
+
+def _checked_labels(labels, images: int, name: str) -> np.ndarray:
+    values = np.asarray(labels) if isinstance(labels, (list, tuple, np.ndarray)) else None
+    if values is None or values.ndim != 1:
+        raise DataError(f"{name} is corrupt: its labels are not a list of one label an image")
+    if len(values) != images:
+        raise DataError(f"{name} is corrupt: {images} images but {len(values)} labels")
+    if values.dtype.kind not in "iu":
+        listed = values.tolist()
+        first = next((i for i, v in enumerate(listed) if not _whole(v)), None)
+        if first is not None:
+            raise DataError(f"{name} is corrupt: image {first} has label {listed[first]!r}, "
+                            f"not a whole number 0-{len(CLASS_NAMES) - 1}")
+    values = values.astype(np.int64)
+    bad = np.flatnonzero((values < 0) | (values >= len(CLASS_NAMES)))
+    if len(bad):
+        raise DataError(f"{name} is corrupt: image {bad[0]} has label {values[bad[0]]}, outside "
+                        f"0-{len(CLASS_NAMES) - 1}"
+                        + (f" ({len(bad)} such labels)" if len(bad) > 1 else ""))
+    return values
 
 
 def _read_batches(read, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:

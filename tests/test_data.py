@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -237,3 +238,47 @@ def test_augmentation_draws_uniform_shifts_and_fair_flips(numpy_path):
         assert np.all(np.abs(np.bincount((shift + 4).astype(int)) - n / 9) < 150)
     # Every combination of the two shifts occurs: they are drawn for each image, not shared.
     assert len(set(zip(row_shift.tolist(), col_shift.tolist(), strict=True))) == 81
+
+
+def write_raw_batch(path: Path, data, labels, protocol: int = 2) -> None:
+    """A batch file holding exactly these data and labels, whatever their types."""
+    batch = {b"batch_label": b"training batch 4 of 5", b"labels": labels, b"data": data}
+    path.write_bytes(pickle.dumps(batch, protocol=protocol))
+
+
+def rows(images: np.ndarray) -> np.ndarray:
+    return images.transpose(0, 3, 1, 2).reshape(len(images), 3072)
+
+
+@pytest.mark.parametrize("data, labels, message", [
+    (rows(make_images(60, 4)[0]).astype(np.float32) / 255, [1] * 60,
+     "its pixels are float32, not whole numbers 0-255 (uint8)"),
+    (rows(make_images(60, 4)[0]).astype(np.int16) + 100, [1] * 60,
+     "its pixels range over 100..355, not 0-255"),
+    (rows(make_images(60, 4)[0]), [6.7] + [1] * 59,
+     "image 0 has label 6.7, not a whole number 0-9"),
+    (rows(make_images(60, 4)[0]), [1, float("nan")] + [1] * 58,
+     "image 1 has label nan, not a whole number 0-9"),
+    (rows(make_images(60, 4)[0]), 3, "its labels are not a list of one label an image"),
+    (np.zeros((0, 3072), np.uint8), [], "it holds no images"),
+])
+def test_batches_are_checked_by_meaning_naming_the_file_and_the_problem(tmp_path, tiny_cifar,
+                                                                        data, labels, message):
+    shutil.copytree(tiny_cifar, tmp_path / "c")
+    write_raw_batch(tmp_path / "c" / "data_batch_4", data, labels)
+    with pytest.raises(DataError) as error:
+        load_cifar10(str(tmp_path / "c"))
+    assert str(error.value) == f"data_batch_4 is corrupt: {message}"
+
+
+def test_whole_labels_of_any_type_and_pickle_protocol_5_load_as_the_same_batch(tmp_path,
+                                                                               tiny_cifar):
+    original = load_cifar10(str(tiny_cifar))
+    shutil.copytree(tiny_cifar, tmp_path / "c")
+    images, labels = make_images(60, seed=4)
+    write_raw_batch(tmp_path / "c" / "data_batch_4", rows(images),
+                    np.array(labels, np.float64), protocol=5)
+    data = load_cifar10(str(tmp_path / "c"))
+    np.testing.assert_array_equal(data.x_train, original.x_train)
+    np.testing.assert_array_equal(data.y_train, original.y_train)
+    assert data.y_train.dtype == np.int64
