@@ -72,7 +72,8 @@ def add_activation_max(p: argparse.ArgumentParser) -> None:
                    help="the channel's mean over its map, or its centre unit (default: mean)")
     p.add_argument("--jitter", type=flags.at_least(0), default=JITTER,
                    help=f"random shift per step, in pixels (default: {JITTER})")
-    p.add_argument("--seed", type=int, default=0, help="start image and shifts (default: 0)")
+    p.add_argument("--seed", type=flags.at_least(0), default=0,
+                   help="start image and shifts (default: 0)")
 
 
 def run_activation_max(args: argparse.Namespace) -> list[Path]:
@@ -90,7 +91,8 @@ def add_sanity(p: argparse.ArgumentParser) -> None:
                    help=f"comma-separated (default: {','.join(SANITY_METHODS)})")
     p.add_argument("--example", type=flags.at_least(0), default=0,
                    help="the image the stage figure shows, of --images (default: 0)")
-    p.add_argument("--seed", type=int, default=0, help="re-initialization seed (default: 0)")
+    p.add_argument("--seed", type=flags.at_least(0), default=0,
+                   help="re-initialization seed (default: 0)")
 
 
 def run_sanity(args: argparse.Namespace) -> list[Path]:

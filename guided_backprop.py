@@ -52,7 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--noise", type=float, default=NOISE, metavar="LEVEL",
                    help=f"SmoothGrad's noise level, a fraction of the pixel range (default: "
                         f"{NOISE})")
-    p.add_argument("--seed", type=int, default=0, help="SmoothGrad's noise seed (default: 0)")
+    p.add_argument("--seed", type=flags.at_least(0), default=0,
+                   help="SmoothGrad's noise seed (default: 0)")
     return p.parse_args(argv)
 
 

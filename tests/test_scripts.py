@@ -93,3 +93,13 @@ def test_an_output_folder_that_is_a_file_is_one_line(tiny_run, tiny_cifar, tmp_p
         assert_one_error_line(result, str(blocker))
     assert blocker.read_text() == "not a folder"
     assert sorted(p.relative_to(tiny_run) for p in tiny_run.rglob("*")) == before
+
+
+SEEDED = [["explain.py", "activation-max", "--run", "r"], ["explain.py", "sanity", "--run", "r"],
+          ["guided_backprop.py", "--run", "r"]]
+
+
+@pytest.mark.slow
+def test_a_negative_seed_is_one_line_in_every_analysis_script_that_takes_one():
+    for result in run_all([[*command, "--seed", "-1"] for command in SEEDED]):
+        assert_one_error_line(result, "argument --seed: must be at least 0, not -1")
