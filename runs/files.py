@@ -49,9 +49,13 @@ def atomic_save(path: Path, save: Callable[[str], None], *, size: int = 0) -> No
 
 def temporary_name(name: str) -> str:
     """".tmp-PID-RANDOM-NAME": hidden, unique to this process and this write, ending in NAME; a
-    NAME too long to take the prefix loses characters at its start, never its suffixes."""
+    NAME too long to take the prefix loses characters at its start, never its suffixes. The
+    limit is in bytes (a Japanese character takes three), as the file system counts."""
     prefix = f"{TEMPORARY}{os.getpid()}-{secrets.token_hex(4)}-"
-    return prefix + name[max(0, len(prefix) + len(name) - NAME_MAX):]
+    room = NAME_MAX - len(os.fsencode(prefix))
+    while len(os.fsencode(name)) > room:
+        name = name[1:]
+    return prefix + name
 
 
 def check_free_space(path: Path, size: int) -> None:

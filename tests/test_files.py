@@ -59,6 +59,14 @@ def test_temporary_names_hold_the_pid_a_random_part_and_the_suffixes(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["best.weights.h5", long])
 
 
+def test_a_long_name_is_cut_to_255_bytes_not_characters(tmp_path):
+    name = "猫" * 80 + ".json"  # 245 bytes in UTF-8: a name the file system takes
+    temporary = runs.files.temporary_name(name)
+    assert len(os.fsencode(temporary)) <= 255 and temporary.endswith("猫.json")
+    atomic_write_text(tmp_path / name, "{}")
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
 def test_two_writes_of_one_path_at_once_both_end_whole(tmp_path):
     # Both writers are inside save() together (the barrier), as evaluate.py and an analysis
     # script writing one --out can be; with one shared temporary name they would write into the
