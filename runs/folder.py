@@ -181,9 +181,15 @@ def read_history(folder: Path) -> list[dict]:
                     [f"has {', '.join(unknown)}"] if unknown else [])
                 raise RunError(f"{path}: the header {' and '.join(problems)}; training writes "
                                f"{','.join(HISTORY_COLUMNS)}")
-            return [_history_row(path, reader.line_num, row) for row in reader]
+            rows = [_history_row(path, reader.line_num, row) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise RunError(f"{path} cannot be read as a history ({error})") from None
+    # Each epoch once and in order: a repeated row would count twice (minutes, epochs done).
+    for line, (expected, row) in enumerate(zip(range(1, len(rows) + 1), rows, strict=True), 2):
+        if row["epoch"] != expected:
+            raise RunError(f"{path}, line {line}: epoch {row['epoch']} where epoch {expected} "
+                           f"belongs (training writes each epoch once, in order)")
+    return rows
 
 
 def _history_row(path: Path, line: int, row: dict) -> dict:

@@ -48,6 +48,10 @@ ROW = "1,0.001,2.0,0.1,2.1,0.3,2.2,0.25,1.5"
      ", line 3: epoch is '2.5', not a whole number"),
     (HEADER + "\n" + ROW.rsplit(",", 1)[0], ", line 2: no seconds value"),
     (HEADER + "\n" + ROW + ",9", ", line 2: more values than the header has columns"),
+    (HEADER + "\n" + ROW + "\n" + ROW, ", line 3: epoch 1 where epoch 2 belongs (training writes "
+     "each epoch once, in order)"),
+    (HEADER + "\n" + ROW.replace("1,", "2,", 1), ", line 2: epoch 2 where epoch 1 belongs "
+     "(training writes each epoch once, in order)"),
 ])
 def test_a_garbled_history_is_a_run_error_naming_the_file_and_the_problem(tmp_path, text,
                                                                           problem):
