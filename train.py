@@ -128,9 +128,11 @@ def failed_write_line(error: OSError, run: Run | None) -> str:
     done = 0
     with contextlib.suppress(runs.RunError):
         done = runs.epochs_done(run.folder) if run is not None and run.chief else 0
+    if not done:  # nothing to resume, and maybe no run yet (a folder that cannot be made)
+        return f"error: {os_error_text(error)}"
     saved = "epoch 1 is" if done == 1 else f"epochs 1..{done} are"
-    more = f"; {saved} saved; once that is fixed, continue with: {resume_command(run)}"
-    return f"error: {os_error_text(error)}{more if done else ''}"
+    return (f"error: {os_error_text(error)}; {saved} saved; once that is fixed, continue with: "
+            f"{resume_command(run)}")
 
 
 def main() -> None:

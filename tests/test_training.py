@@ -938,3 +938,13 @@ def test_train_py_on_a_really_full_disk_is_one_line_not_a_crash_and_resumes(tiny
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert [r["epoch"] for r in runs.read_history(run)] == [1, 2]
         assert not list(run.glob(".*"))
+
+
+@pytest.mark.slow
+def test_an_os_error_before_the_run_exists_is_one_line_from_train_py(tiny_cifar, tmp_path,
+                                                                     monkeypatch, capsys):
+    too_long = "r" * 256  # one folder name, but longer than a file system takes
+    status, lines = run_train_py(monkeypatch, capsys, "--data-dir", str(tiny_cifar), "--out",
+                                 str(tmp_path), "--run", too_long, *TINY)
+    assert (status, lines) == (2, [f"error: File name too long: {tmp_path / too_long}"])
+    assert list(tmp_path.iterdir()) == []
