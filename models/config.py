@@ -163,7 +163,7 @@ def _problems(config: Config):
 # schedule. "budget" is the recipe for a budget of a few epochs, --epochs N (default 20) or
 # --budget-minutes M: a warm-up of one epoch, then cosine decay to zero at the last step of epoch
 # N. Within 10-20 epochs the network underfits with the regularization that pays over 150, so it
-# has less of it (chosen on validation accuracy: logs/reference/budget-20/README.md).
+# has less of it (chosen on validation accuracy: logs/reference/budget-10/README.md).
 PRESETS: dict[str, dict[str, Any]] = {
     "report": {},
     "tuned": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05,
