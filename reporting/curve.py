@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 import runs
-from reporting.seeds import seed_runs, spread
+from reporting.seeds import percent, seed_runs, spread
 
 BUDGET_FOLDER = re.compile(r"budget-(\d+)")
 
@@ -60,9 +60,5 @@ def curve_rows(points: dict[int, list[float]],
         if stats["std"] is not None:
             budget += f" ± {100 * stats['std']:.2f}"
         rows.append([str(epochs), f"{budget} ({stats['n']})",
-                     *(_percent(accuracy_at(history, epochs)) for _, history in references)])
+                     *(percent(accuracy_at(history, epochs)) for _, history in references)])
     return header, rows
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
