@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +126,30 @@ def _at_least(config: Config, name: str, low: int) -> str | None:
             else f"{name} must be at least {low}, not {value!r}")
 
 
+# What each annotation of a Config field admits; a bool is no number here, though Python's bool
+# is an int, and a float field takes an integer (JSON writes 1.0 as 1 in other tools).
+_KINDS = {"str": ((str,), "a string"), "bool": ((bool,), "true or false"),
+          "int": ((int,), "an integer"), "float": ((int, float), "a finite number")}
+
+
+def _wrong_type(config: Config, field: dataclasses.Field) -> str | None:
+    """A message if the field's value is not of its annotated type (config.json is read as
+    JSON: "epochs": "ten" must be named, not fail later in a comparison)."""
+    value = getattr(config, field.name)
+    kind, _, optional = str(field.type).partition(" | ")
+    if value is None and optional == "None":
+        return None
+    types, words = _KINDS[kind]
+    right = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if right and kind == "float":
+        right = math.isfinite(value)
+    return None if right else f"{field.name} must be {words}, not {value!r}"
+
+
 def _problems(config: Config):
     """Every check of a Config, lazily: the first message that is not None is the error."""
+    for field in dataclasses.fields(config):
+        yield _wrong_type(config, field)
     for name, choices in CHOICES.items():
         if getattr(config, name) not in choices:
             yield f"{name} must be one of {', '.join(choices)}, not {getattr(config, name)!r}"
@@ -151,7 +174,7 @@ def _problems(config: Config):
     yield _between(config, "cutout", 0, IMAGE_SIZE, "[]")
     if config.schedule == "cosine" and config.warmup_epochs >= config.epochs:
         yield (f"warmup_epochs ({config.warmup_epochs:g}) must be fewer than epochs "
-               f"({config.epochs})")
+               f"({config.epochs}): shorten the warm-up or train longer")
 
 
 # Named recipes. "report" is the report's settings. "tuned" keeps the same network and parameter

@@ -45,13 +45,34 @@ def test_a_value_outside_its_range_is_one_line(settings, message):
     ({"decay_factor": 2.0}, "decay_factor must be in (0, 1), not 2.0"),
     ({"optimizer": "lbfgs"}, "optimizer must be one of adam, adamw, sgd, rmsprop, not 'lbfgs'"),
     ({"schedule": "cosine", "warmup_epochs": 5, "epochs": 5},
-     "warmup_epochs (5) must be fewer than epochs (5)"),
+     "warmup_epochs (5) must be fewer than epochs (5): shorten the warm-up or train longer"),
     ({"schedule": "cosine", "warmup_epochs": 2.5, "epochs": 2},
-     "warmup_epochs (2.5) must be fewer than epochs (2)")])
+     "warmup_epochs (2.5) must be fewer than epochs (2): shorten the warm-up or train longer")])
 def test_other_invalid_settings_are_one_line(settings, message):
     with pytest.raises(ConfigError) as error:
         Config(**settings)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"val_size": 500.5}, "val_size must be an integer, not 500.5"),
+    ({"epochs": "ten"}, "epochs must be an integer, not 'ten'"),
+    ({"epochs": True}, "epochs must be an integer, not True"),
+    ({"limit": 2.0}, "limit must be an integer, not 2.0"),
+    ({"augment": 1}, "augment must be true or false, not 1"),
+    ({"optimizer": None}, "optimizer must be a string, not None"),
+    ({"learning_rate": "0.1"}, "learning_rate must be a finite number, not '0.1'"),
+    ({"learning_rate": float("inf")}, "learning_rate must be a finite number, not inf"),
+    ({"weight_decay": float("nan")}, "weight_decay must be a finite number, not nan"),
+    ({"budget_minutes": float("inf")}, "budget_minutes must be a finite number, not inf")])
+def test_a_value_of_the_wrong_type_is_named_with_its_field(settings, message):
+    with pytest.raises(ConfigError) as error:
+        Config(**settings)
+    assert str(error.value) == message
+
+
+def test_a_float_field_takes_an_integer_and_an_optional_field_none():
+    assert Config(learning_rate=1, limit=None, data_dir=None).learning_rate == 1
 
 
 def test_an_unknown_preset_is_named():
@@ -73,4 +94,7 @@ def test_load_ignores_runtime_and_refuses_garbage(tmp_path):
         Config.load(path)
     path.write_text(json.dumps({**dataclasses.asdict(Config()), "epochs": 0}))
     with pytest.raises(ConfigError, match=r"config.json: epochs must be at least 1, not 0"):
+        Config.load(path)
+    path.write_text(json.dumps({**dataclasses.asdict(Config()), "val_size": 500.5}))
+    with pytest.raises(ConfigError, match=r"config.json: val_size must be an integer, not 500.5$"):
         Config.load(path)

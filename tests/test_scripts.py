@@ -56,6 +56,7 @@ def test_every_script_has_help():
 BAD_SETTINGS = [
     (["--epochs", "0"], "epochs must be at least 1, not 0"),
     (["--learning-rate", "-1"], "learning_rate must be above 0, not -1.0"),
+    (["--learning-rate", "inf"], "learning_rate must be a finite number, not inf"),
     (["--dropout", "1.5"], "conv_dropout must be in [0, 1), not 1.5"),
     (["--run", "../elsewhere"], "../elsewhere"),
 ]

@@ -406,6 +406,33 @@ def test_run_writer_keeps_the_best_epoch_and_stops_early(tmp_path):
     assert not list(tmp_path.iterdir())  # not the chief: nothing written
 
 
+def test_a_non_finite_loss_stops_the_run_before_its_epoch_is_kept(tmp_path):
+    state = {"epoch": 0, "history": []}
+    writer = RunWriter(Config(epochs=10), folder=tmp_path, state=state, chief=False,
+                       log=lambda line: None)
+    writer.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    writer.on_epoch_end(0, logs(0, 0.4))
+    for which, value in (("loss", float("nan")), ("val_loss", float("inf"))):
+        with pytest.raises(runs.RunError) as error:
+            writer.on_epoch_end(1, {**logs(1, 0.9), which: value})
+        shown = {"loss": "train loss", "val_loss": "val loss"}[which]
+        assert str(error.value) == (
+            f"the {shown} is {value} at epoch 2; the run stops and epoch 1 is kept: start a new "
+            f"run with a lower learning rate (this epoch's was 1.00e-03)")
+    assert state["epoch"] == 1 and state["best_epoch"] == 1 and len(state["history"]) == 1
+
+
+@pytest.mark.slow
+def test_train_py_stops_at_a_nan_loss_with_one_line(tiny_cifar, tmp_path, monkeypatch, capsys):
+    status, lines = run_train_py(monkeypatch, capsys, "--data-dir", str(tiny_cifar), "--out",
+                                 str(tmp_path), "--run", "nan", "--learning-rate", "1e30",
+                                 "--epochs", "3", "--tensorboard", "0", *TINY)
+    assert (status, lines) == (2, [
+        "error: the train loss is nan at epoch 1; the run stops and nothing is saved: start a "
+        "new run with a lower learning rate (this epoch's was 1.00e+30)"])
+    assert sorted(p.name for p in (tmp_path / "nan").iterdir()) == ["config.json", "train.log"]
+
+
 def test_history_row_and_summary_line():
     row = history_row(3, logs(3, np.float32(0.5)))
     assert list(row) == list(runs.HISTORY_COLUMNS) and row["epoch"] == 3

@@ -7,6 +7,7 @@ RunWriter saves ResumablePlateau's counters after the plateau has updated them.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,9 @@ class RunWriter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         row = history_row(epoch + 1, logs)
+        diverged = diverged_line(row)
+        if diverged:  # before the commit: a NaN epoch is neither saved nor marked best
+            raise runs.RunError(diverged)
         # A SIGTERM or Ctrl-C waits while the state moves to this epoch and the epoch commits,
         # so that state["epoch"] is always the epoch the checkpoint holds.
         with deferred():
@@ -160,6 +164,20 @@ def history_row(epoch: int, logs: dict) -> dict:
               "val_accuracy": logs["val_accuracy"], "test_loss": logs["test_loss"],
               "test_accuracy": logs["test_accuracy"], "seconds": logs["seconds"]}
     return {k: (v if k == "epoch" else float(v)) for k, v in values.items()}
+
+
+def diverged_line(row: dict) -> str | None:
+    """Why a run must stop at this epoch, if its training or validation loss is not finite:
+    every later epoch would train on NaN weights."""
+    which = next((k for k in ("train_loss", "val_loss") if not math.isfinite(row[k])), None)
+    if which is None:
+        return None
+    epoch = row["epoch"]
+    kept = {1: "nothing is saved", 2: "epoch 1 is kept"}.get(
+        epoch, f"epochs 1..{epoch - 1} are kept")
+    return (f"the {which.replace('_', ' ')} is {row[which]} at epoch {epoch}; the run stops and "
+            f"{kept}: start a new run with a lower learning rate (this epoch's was "
+            f"{row['learning_rate']:.2e})")
 
 
 def summary_line(row: dict, epochs: int, improved: bool) -> str:
