@@ -158,13 +158,28 @@ def _load_folder(folder: Path) -> Cifar10:
 def _load_tarball(path: Path) -> Cifar10:
     try:
         with tarfile.open(path, "r:gz") as tar:
-            members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+            members = _batch_members(tar, path)
             missing = [n for n in (*TRAIN_BATCHES, TEST_BATCH) if n not in members]
             if missing:
                 raise DataError(f"{path} lacks {', '.join(missing)}; {HOW_TO_POINT}")
             return _load(lambda name: tar.extractfile(members[name]).read(), str(path))
     except (tarfile.TarError, EOFError, OSError) as error:
         raise DataError(f"{path} is not a readable tar.gz ({error})") from None
+
+
+def _batch_members(tar: tarfile.TarFile, path: Path) -> dict[str, tarfile.TarInfo]:
+    """The batch files of the one folder of the archive that holds any: matched by file name
+    alone, an old/test_batch beside cifar-10-batches-py/test_batch would be read in its place."""
+    folders: dict[str, dict[str, tarfile.TarInfo]] = {}
+    for member in tar.getmembers():
+        name = Path(member.name)
+        if member.isfile() and name.name in (*TRAIN_BATCHES, TEST_BATCH):
+            folders.setdefault(str(name.parent), {})[name.name] = member
+    if len(folders) > 1:
+        listed = ", ".join(f"{folder}/" for folder in sorted(folders))
+        raise DataError(f"{path} holds CIFAR-10 batch files in {len(folders)} folders "
+                        f"({listed}); keep one of them in the archive")
+    return next(iter(folders.values()), {})
 
 
 def _load_keras() -> Cifar10:

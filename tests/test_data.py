@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import tarfile
 from pathlib import Path
 
 import keras
@@ -43,6 +44,29 @@ def test_tarball_and_parent_folder_load_the_same(tiny_cifar, tiny_tarball):
         data = load_cifar10(str(source))
         np.testing.assert_array_equal(data.x_train, folder.x_train)
         np.testing.assert_array_equal(data.y_test, folder.y_test)
+
+
+def test_a_tarball_is_read_from_its_one_folder_of_batches(tiny_cifar, tmp_path):
+    renamed = tmp_path / "renamed.tar.gz"
+    with tarfile.open(renamed, "w:gz") as tar:
+        tar.add(tiny_cifar, arcname="batches")
+    expected = load_cifar10(str(tiny_cifar)).y_test.tolist()
+    assert load_cifar10(str(renamed)).y_test.tolist() == expected
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    images, labels = make_images(5, seed=7)
+    write_batch(stale / "test_batch", images, labels, b"testing batch 1 of 1")
+    two = tmp_path / "two.tar.gz"
+    for order in (("old", "cifar-10-batches-py"), ("cifar-10-batches-py", "old")):
+        with tarfile.open(two, "w:gz") as tar:
+            for folder in order:
+                tar.add(stale / "test_batch" if folder == "old" else tiny_cifar,
+                        arcname=f"{folder}/test_batch" if folder == "old" else folder)
+        with pytest.raises(DataError) as error:
+            load_cifar10(str(two))
+        assert str(error.value) == (f"{two} holds CIFAR-10 batch files in 2 folders "
+                                    f"(cifar-10-batches-py/, old/); keep one of them in the "
+                                    f"archive")
 
 
 def test_environment_variable_is_used_without_data_dir(tiny_cifar, monkeypatch):
