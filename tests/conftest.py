@@ -132,20 +132,28 @@ def kill_after_epochs(args: list[str], run: Path, epochs: int, timeout: float = 
         process.wait()
 
 
-# Imported first by every Python process started with this folder on PYTHONPATH: any import of
-# TensorFlow then fails as it does where TensorFlow is not installed (the lent GPU machine).
-TENSORFLOW_BLOCKER = """import sys
+def blocking(package: str) -> str:
+    """A sitecustomize.py, imported first by every Python process started with its folder on
+    PYTHONPATH: any import of the package then fails as it does where it is not installed."""
+    return f"""import sys
 
 
-class NoTensorFlow:
+class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "tensorflow":
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        if name.split(".")[0] == {package!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         return None
 
 
-sys.meta_path.insert(0, NoTensorFlow())
+sys.meta_path.insert(0, Block())
 """
+
+
+def without(package: str, folder: Path) -> dict[str, str]:
+    """The environment variables that make `package` look uninstalled to a child process."""
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(blocking(package))
+    return {"PYTHONPATH": str(folder)}
 
 
 @pytest.fixture
@@ -153,10 +161,7 @@ def without_tensorflow(tmp_path) -> dict[str, str]:
     """The environment of a JAX machine without TensorFlow, checked to be one; skips where jax is
     not installed (.ci/run installs it)."""
     pytest.importorskip("jax")
-    site = tmp_path / "no-tensorflow"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(TENSORFLOW_BLOCKER)
-    env = {"KERAS_BACKEND": "jax", "PYTHONPATH": str(site)}
+    env = {"KERAS_BACKEND": "jax", **without("tensorflow", tmp_path / "no-tensorflow")}
     probe = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True,
                            text=True, env={**os.environ, **env})
     assert "No module named 'tensorflow'" in probe.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_script
+from conftest import run_script, without
 
 SCRIPTS = ("train.py", "evaluate.py", "visualize_filters.py", "neurons.py", "guided_backprop.py",
            "explain.py", "study.py", "report.py", "tools/bench.py")
@@ -51,6 +51,18 @@ def test_every_script_has_help():
     for script, result in zip(SCRIPTS, run_all([[s, "--help"] for s in SCRIPTS]), strict=True):
         assert result["code"] == 0, (script, result)
         assert result["stdout"].startswith("usage: "), script
+
+
+def test_a_keras_backend_that_is_not_installed_is_one_line_in_every_script(tmp_path):
+    env = {"KERAS_BACKEND": "jax", **without("jax", tmp_path / "no-jax")}
+    for script in (*SCRIPTS, "-m models"):
+        result = run_script(*script.split(), "--help", env=env)
+        assert (result.returncode, result.stdout, result.stderr) == (
+            2, "", "error: KERAS_BACKEND=jax needs the jax package, which is not installed "
+                   "here: pip install jax, or unset KERAS_BACKEND\n"), script
+    result = run_script("train.py", "--help", env={"KERAS_BACKEND": "theano"})
+    assert result.stderr == ("error: KERAS_BACKEND=theano is not a Keras backend; choose one of "
+                             "tensorflow, jax, torch, numpy, openvino\n")
 
 
 BAD_SETTINGS = [
