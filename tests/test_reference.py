@@ -17,7 +17,7 @@ from models.config import Config
 REFERENCE = Path(__file__).resolve().parent.parent / "logs" / "reference"
 # The budget recipe's seeds: epochs -> (seed 0's test accuracy, the mean over its seeds, how many
 # seeds), the numbers README.md tells a grader to expect, to four decimals.
-BUDGETS = {10: (0.8329, 0.8337, 3), 20: (0.8545, 0.8530, 2)}
+BUDGETS = {10: (0.8329, 0.8337, 3), 20: (0.8545, 0.8519, 3)}
 PUBLISHED = {"paper": 0.8117, "tuned": 0.8832,
              **{f"budget-{epochs}/seed-0": seed_0 for epochs, (seed_0, *_) in BUDGETS.items()}}
 PRESET = {"paper": "report", "tuned": "tuned",
