@@ -189,6 +189,10 @@ def read_history(folder: Path) -> list[dict]:
         if row["epoch"] != expected:
             raise RunError(f"{path}, line {line}: epoch {row['epoch']} where epoch {expected} "
                            f"belongs (training writes each epoch once, in order)")
+    config = read_config(folder)
+    if config is not None and len(rows) > config.epochs:
+        raise RunError(f"{path} holds {len(rows)} epochs, more than the {config.epochs} of the "
+                       f"run's {CONFIG}")
     return rows
 
 

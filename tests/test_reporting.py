@@ -55,7 +55,7 @@ def make_run(folder: Path, config: Config, shift: float = 0.0, weights: bool = F
     stand-in weights file, enough for the report to try the analyses)."""
     folder.mkdir(parents=True)
     config.save(folder / run_folder.CONFIG, {"command": command or f"train.py --run {folder.name}"})
-    run_folder.write_history(folder / run_folder.HISTORY, history(shift))
+    run_folder.write_history(folder / run_folder.HISTORY, history(shift)[:config.epochs])
     if weights:
         (folder / run_folder.WEIGHTS["best"]).write_bytes(b"not read by the fake analyses")
     return folder

@@ -61,6 +61,17 @@ def test_a_garbled_history_is_a_run_error_naming_the_file_and_the_problem(tmp_pa
     assert str(error.value) == f"{tmp_path / runs.HISTORY}{problem}"
 
 
+def test_a_history_longer_than_the_run_s_epochs_is_a_run_error(tmp_path):
+    Config(epochs=2).save(tmp_path / runs.CONFIG, {})
+    runs.write_history(tmp_path / runs.HISTORY, rows([0.3, 0.5]))
+    assert len(runs.read_history(tmp_path)) == 2
+    runs.write_history(tmp_path / runs.HISTORY, rows([0.3, 0.5, 0.4]))
+    with pytest.raises(runs.RunError) as error:
+        runs.read_history(tmp_path)
+    assert str(error.value) == (f"{tmp_path / runs.HISTORY} holds 3 epochs, more than the 2 of "
+                                f"the run's config.json")
+
+
 def test_best_row_is_the_first_of_equal_validation_accuracies():
     assert runs.best_row(rows([0.3, 0.5, 0.5, 0.4]))["epoch"] == 2
     assert runs.best_row(rows([0.6, 0.5]))["epoch"] == 1
