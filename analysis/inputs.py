@@ -42,10 +42,11 @@ def check_counts(*counts: tuple[str, int]) -> None:
 def load_images(config: Config, *, data_dir: str | None = None, split: str = "test",
                 images: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The first `images` images (all if None) of a split and their labels, for a run with
-    config (its CIFAR-10 copy and validation size)."""
+    config (its CIFAR-10 copy, validation size and --limit: "train" is what the run trained on)."""
     if images is not None and images < 1:
         raise AnalysisError(f"the number of images must be at least 1, not {images}")
-    x, y = select_split(load_cifar10(data_dir, trained_on=config.data_dir), split, config.val_size)
+    data = load_cifar10(data_dir, trained_on=config.data_dir)
+    x, y = select_split(data, split, config.val_size, config.limit)
     return x[:images], y[:images]
 
 

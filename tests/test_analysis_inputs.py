@@ -37,6 +37,15 @@ def test_load_images_cuts_the_split_as_training_does(tiny_cifar):
         load_images(config, images=0)
 
 
+def test_the_train_split_of_a_limited_run_is_what_it_trained_on(tiny_cifar):
+    data = load_cifar10(str(tiny_cifar))
+    config = Config(data_dir=str(tiny_cifar), val_size=50, limit=30)
+    x, y = load_images(config, split="train")
+    np.testing.assert_array_equal(x, data.x_train[:30])
+    assert y.tolist() == data.y_train[:30].tolist()
+    np.testing.assert_array_equal(load_images(config, split="val")[0], data.x_train[-50:])
+
+
 def test_data_dir_comes_before_the_run_s_copy(tiny_cifar, tmp_path):
     moved = Config(data_dir=str(tmp_path / "gone"), val_size=50)  # the run's copy is not there
     x, _ = load_images(moved, data_dir=str(tiny_cifar), images=3)
