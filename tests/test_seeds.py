@@ -200,8 +200,9 @@ def test_finished_seeds_are_skipped_interrupted_ones_resumed(tmp_path):
         ("evaluate", "seed-2")]  # the resumed run's old evaluation is stale
     assert steps[0].note == "finished (4 of 4 epochs)" and steps[0].command == []
     assert steps[3].command == [sys.executable, "train.py", "--run", "seed-2", "--out",
-                                str(tmp_path), "--resume", "--epochs", "4", "--verbose", "0"]
-    assert steps[3].note == "resumes at epoch 3; keeps its config.json, so ignores --limit"
+                                str(tmp_path), "--resume", "--epochs", "4", "--limit", "500",
+                                "--verbose", "0"]
+    assert steps[3].note == "resumes at epoch 3"
 
 
 def test_a_folder_of_another_preset_or_seed_is_refused(tmp_path):
@@ -209,7 +210,9 @@ def test_a_folder_of_another_preset_or_seed_is_refused(tmp_path):
     with pytest.raises(runs.RunError) as error:
         plan_seeds("report", [0], epochs=4, out=tmp_path)
     assert str(error.value) == (f"{tmp_path / 'seed-0'} holds another run (preset='tuned' "
-                                f"(study: 'report')); pass another --out, or remove the folder")
+                                f"(study: 'report'), conv_dropout=0.1 (study: 0.5), "
+                                f"fc_dropout=0.3 (study: 0.5) and 7 more); pass another --out, "
+                                f"or remove the folder")
     with pytest.raises(runs.RunError, match=r"holds another run \(preset='tuned'"):
         finished_folders("report", [0], tmp_path)
     folder = history_file(tmp_path / "other" / "seed-1", CROSSING)

@@ -14,7 +14,7 @@ from conftest import run_script
 import runs
 from models.config import Config, ConfigError
 from training.studies import STUDIES, variant_of
-from training.study_plan import plan_study, settings_flags, split_flags
+from training.study_plan import fields_named, plan_study, settings_flags, split_flags
 
 
 class ZipOnly:
@@ -92,12 +92,11 @@ def test_finished_runs_are_skipped_and_interrupted_ones_resumed(tmp_path):
                        extra=["--limit", "500", "--verbose", "0"])
     assert [s.action for s in steps] == ["skip", "resume", "train", "train"]
     assert steps[0].command == [] and steps[0].note == "finished (3 of 3 epochs)"
-    # A resumed run keeps its config.json: only --epochs, --data-dir, --verbose and
-    # --cpu-devices go along.
+    # A resumed run takes the extra flags along, for train.py --resume to check them.
     assert steps[1].command == [sys.executable, "train.py", "--run", "bn-no-dropout", "--out",
                                 str(tmp_path), "--resume", "--epochs", "3", "--data-dir", "D",
-                                "--verbose", "0"]
-    assert steps[1].note == "resumes at epoch 2; keeps its config.json, so ignores --limit"
+                                "--limit", "500", "--verbose", "0"]
+    assert steps[1].note == "resumes at epoch 2"
     assert flag(steps[2].command, "--batchnorm") == "none" and "--resume" not in steps[2].command
     planned = commands("bn-dropout", epochs=3, data_dir="D", out=tmp_path)
     assert [flag(c, "--run") for c in planned] == ["bn-no-dropout", "no-bn", "no-bn-no-dropout"]
@@ -113,6 +112,18 @@ def test_a_folder_holding_another_configuration_is_refused(tmp_path):
     fake_run(tmp_path / "other" / "bn", 1, seed=3)
     with pytest.raises(runs.RunError, match=r"bn holds another run \(seed=3 \(study: 0\)\)"):
         plan_study("bn-dropout", epochs=3, out=tmp_path / "other")
+
+
+def test_a_folder_trained_with_another_recipe_is_refused_but_extra_flags_are_left_to_train_py(
+        tmp_path):
+    fake_run(tmp_path / "bn", 1, learning_rate=0.1, limit=500)
+    with pytest.raises(runs.RunError, match=r"bn holds another run \(learning_rate=0.1 \(study: "
+                                            r"0.001\)\); pass another --out or --prefix"):
+        plan_study("bn-dropout", epochs=3, out=tmp_path, extra=["--limit", "500"])
+    assert plan_study("bn-dropout", epochs=3, out=tmp_path,
+                      extra=["--lr", "0.1", "--limit", "500"])[0].action == "resume"
+    assert fields_named(["--no-flip", "--dropout", "0", "--verbose", "0"]) == {
+        "flip", "conv_dropout", "fc_dropout"}
 
 
 def test_published_runs_without_checkpoint(tmp_path):

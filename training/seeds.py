@@ -101,6 +101,6 @@ def finished_folders(preset: str, seeds: list[int], out: str | Path | None = Non
         if not runs.read_history(folder):
             raise runs.RunError(f"{folder} has no finished epoch in {runs.HISTORY}; run the "
                                 f"command without --summarize-only to train it")
-        check_same_settings(folder, {"preset": preset, "seed": seed}, ELSEWHERE)
+        check_same_settings(folder, {"preset": preset, "seed": seed}, elsewhere=ELSEWHERE)
         folders.append(folder)
     return folders

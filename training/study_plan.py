@@ -16,11 +16,9 @@ from typing import Any
 import runs
 from models.config import Config, ConfigError
 from training.studies import STUDIES, Variant
+from training.trainer import RESUMABLE_CHANGES
 
 ROOT = Path(__file__).resolve().parent.parent  # where train.py is
-# The flags a resumed study run keeps from the extra arguments: train.py's --resume takes the
-# rest from the run's config.json, and a different value there would be refused.
-RESUME_FLAGS = ("--epochs", "--data-dir", "--verbose", "--cpu-devices")
 
 
 @dataclasses.dataclass
@@ -51,17 +49,35 @@ def split_flags(args: list[str]) -> list[list[str]]:
     return groups
 
 
-def check_same_settings(folder: Path, wanted: dict[str, Any],
+def fields_named(extra: list[str]) -> set[str]:
+    """The Config fields that extra train.py flags set: "--no-flip" sets flip, "--dropout" both
+    rates, "--lr" learning_rate; flags of no field (--verbose) name none."""
+    names = set()
+    for group in split_flags(extra):
+        name = group[0].removeprefix("--").removeprefix("no-").replace("-", "_")
+        names |= set(FLAG_FIELDS.get(name, (name,)))
+    return names & {f.name for f in dataclasses.fields(Config)}
+
+
+# train.py's flags that are not a field's name.
+FLAG_FIELDS = {"dropout": ("conv_dropout", "fc_dropout"), "lr": ("learning_rate",)}
+
+
+def check_same_settings(folder: Path, wanted: dict[str, Any], extra: list[str] = (),
                         elsewhere: str = "another --out or --prefix") -> None:
-    """A folder holding a different configuration must not be resumed as if it were this one;
+    """A folder holding another recipe must not be resumed as if it were this one: its
+    config.json must be the Config that wanted (the variant's settings and seed) makes, but for
+    what --resume may change and what the extra flags set (train.py --resume checks those);
     elsewhere names the flags that put the runs into other folders."""
     saved = runs.read_config(folder)
     if saved is None:
         return
-    different = [f"{key}={getattr(saved, key)!r} (study: {value!r})"
-                 for key, value in wanted.items() if getattr(saved, key) != value]
+    ignored = {*RESUMABLE_CHANGES, *fields_named(list(extra))}
+    different = [f"{key}={old!r} (study: {new!r})" for key, (old, new)
+                 in saved.differences(Config.from_settings(wanted)).items() if key not in ignored]
     if different:
-        raise runs.RunError(f"{folder} holds another run ({', '.join(different)}); "
+        more = f" and {len(different) - 3} more" if len(different) > 3 else ""
+        raise runs.RunError(f"{folder} holds another run ({', '.join(different[:3])}{more}); "
                             f"pass {elsewhere}, or remove the folder")
 
 
@@ -76,21 +92,17 @@ def plan_step(variant: Variant, folder: Path, *, base: list[str], epochs: int, s
         command = [*base, *settings_flags(variant.settings), "--epochs", str(epochs),
                    "--seed", str(seed), *data, *extra]
         return Step(variant, folder, "train", command)
-    check_same_settings(folder, {**variant.settings, "seed": seed}, elsewhere)
+    check_same_settings(folder, {**variant.settings, "seed": seed}, extra, elsewhere)
     done = runs.epochs_done(folder)
     if done >= epochs:
         return Step(variant, folder, "skip", [], f"finished ({done} of {epochs} epochs)")
     if not checkpoint.exists():
         raise runs.RunError(f"{folder} has {done} of {epochs} epochs and no {runs.CHECKPOINT} "
                             f"to resume from; pass {elsewhere}, or fewer --epochs")
-    kept = [group for group in split_flags(extra) if group[0] in RESUME_FLAGS]
-    dropped = [group[0] for group in split_flags(extra) if group[0] not in RESUME_FLAGS]
-    note = f"resumes at epoch {done + 1}"
-    if dropped:
-        note += f"; keeps its config.json, so ignores {' '.join(dropped)}"
-    command = [*base, "--resume", "--epochs", str(epochs), *data,
-               *(token for group in kept for token in group)]
-    return Step(variant, folder, "resume", command, note)
+    # The extra flags go along: train.py --resume refuses one whose value differs from the
+    # run's config.json, and accepts the same value.
+    command = [*base, "--resume", "--epochs", str(epochs), *data, *extra]
+    return Step(variant, folder, "resume", command, f"resumes at epoch {done + 1}")
 
 
 def plan_study(study: str, *, epochs: int | None = None, seed: int = 0,
