@@ -15,6 +15,8 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from runs.files import atomic_write_text
+
 PARAMETERS_FILE = "parameters.md"
 HEADER = ("Layer (type)", "Input shape", "Output shape", "Params")
 
@@ -124,9 +126,9 @@ def summary_markdown(model: keras.Model) -> str:
 
 
 def write_summary(model: keras.Model, out: Path) -> Path:
-    """Write the Markdown table to out/parameters.md and return its path."""
+    """Write the Markdown table to out/parameters.md (atomically) and return its path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / PARAMETERS_FILE
-    path.write_text(summary_markdown(model))
+    atomic_write_text(path, summary_markdown(model))
     return path

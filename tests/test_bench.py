@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -346,3 +347,27 @@ def test_the_plain_network_is_the_report_network_in_keras_own_layers():
                                rtol=1e-5, atol=1e-6)
     dropouts = [type(layer) for layer in plain.layers if "dropout" in layer.name]
     assert dropouts == [keras.layers.Dropout] * 6
+
+
+def half_then_full_disk(monkeypatch) -> None:
+    """Path.write_text writes the first half of its text, then fails as a full disk does."""
+    import errno
+
+    def write_text(self, text, *args, **kwargs):
+        with open(self, "w") as f:
+            f.write(text[: len(text) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+
+
+def test_a_failed_write_of_bench_json_leaves_the_old_one_whole(bench, tmp_path, monkeypatch):
+    path = tmp_path / "bench.json"
+    path.write_text('{"old": true}\n')
+    monkeypatch.setattr(bench, "run_benchmark", lambda *args: {"new": list(range(100))})
+    monkeypatch.setattr(bench, "table", lambda result: "the table")
+    half_then_full_disk(monkeypatch)
+    with pytest.raises(OSError, match="No space left on device"):
+        bench.main(["--json", str(path), "--precision", "fp32"])
+    assert path.read_text() == '{"old": true}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]

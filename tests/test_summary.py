@@ -143,3 +143,14 @@ def test_evaluate_summary_of_a_run_describes_its_variant(tmp_path, capsys):
     expected = build_model("all", conv_dropout=0.0)
     assert capsys.readouterr().out.startswith(summary_text(expected))
     assert (tmp_path / "out" / "parameters.md").read_text() == summary_markdown(expected)
+
+
+def test_a_failed_write_of_parameters_md_leaves_the_old_one_whole(tmp_path, monkeypatch):
+    from test_bench import half_then_full_disk
+
+    (tmp_path / "parameters.md").write_text("the old table\n")
+    half_then_full_disk(monkeypatch)
+    with pytest.raises(OSError, match="No space left on device"):
+        models_main(["--out", str(tmp_path)])
+    assert (tmp_path / "parameters.md").read_text() == "the old table\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["parameters.md"]

@@ -70,6 +70,7 @@ import json
 from benchmarks.suite import BASELINES, baseline_precisions, run_benchmark
 from benchmarks.table import table
 from benchmarks.timing import QUICK, Settings
+from runs import atomic_write_text
 from training.devices import PRECISION_POLICIES, resolve_precision
 
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
                            args.seed)
     print(table(result))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
 
 
