@@ -17,10 +17,9 @@ from evaluation.scoring import (
     predict,
     run_config,
     score,
-    sha256,
     weights_name,
 )
 
 __all__ = ["EPSILON", "TOP_CONFUSIONS", "TTA_CHOICES", "EvaluationError", "default_json_path",
            "deterministic_kernels", "evaluate_run", "format_report", "nll", "plot_confusion",
-           "predict", "run_config", "score", "sha256", "weights_name", "write_results"]
+           "predict", "run_config", "score", "weights_name", "write_results"]

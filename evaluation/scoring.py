@@ -7,7 +7,6 @@ to the last digit on every run. The validation split is training's (the run's va
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import keras
@@ -90,15 +89,6 @@ def weights_name(weights: Path) -> str:
     return Path(weights).stem
 
 
-def sha256(path: Path) -> str:
-    """The file's digest, so that a JSON of numbers names exactly the weights it scored."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def run_config(target: str | None) -> Config:
     """The network a target describes: the config.json of a run folder (name or path) or beside a
     weights file; the report's network without a target or without a config.json."""
@@ -131,7 +121,7 @@ def evaluate_run(target: str, *, which: str = "best", split: str = "test",
         raise EvaluationError(f"the {split} split of {data.source} holds no images")
     probabilities = predict(model, images, batch_size)
     result = {"weights": str(weights), "which": weights_name(weights),
-              "weights_sha256": sha256(weights),
+              "weights_sha256": runs.sha256(weights),
               "network": {"batchnorm": config.batchnorm, "conv_dropout": config.conv_dropout,
                           "fc_dropout": config.fc_dropout, "params": model.count_params()},
               "split": split, "data_source": data.source, "n_images": len(labels),

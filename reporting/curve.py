@@ -10,7 +10,6 @@ weights where evaluate.py has scored it, else its history's test accuracy at its
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -21,10 +20,11 @@ BUDGET_FOLDER = re.compile(r"budget-(\d+)")
 
 
 def run_accuracy(folder: Path) -> float:
-    """A budget run's test accuracy: evaluate.py's where present, else its best epoch's."""
-    scored = runs.eval_json(folder, "best", "test")
-    if scored.exists():
-        return json.loads(scored.read_text())["accuracy"]
+    """A budget run's test accuracy: evaluate.py's where present, else its best epoch's; a stale
+    or broken evaluation is a RunError (runs.read_evaluation)."""
+    scored = runs.read_evaluation(folder)
+    if scored:
+        return scored["accuracy"]
     return runs.best_row(runs.read_history(folder))["test_accuracy"]
 
 

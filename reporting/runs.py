@@ -3,7 +3,6 @@ all read through the runs package (which alone knows the files and their formats
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,10 +50,12 @@ def load_run(arg: str) -> Run:
     if config is None and not (folder / runs.HISTORY).exists():
         raise runs.RunError(f"{folder} is not a run folder: it has neither {runs.CONFIG} nor "
                             f"{runs.HISTORY}")
-    evaluation_path = folder / EVALUATION
-    evaluation = json.loads(evaluation_path.read_text()) if evaluation_path.exists() else None
-    return Run(arg, folder, config or Config(), config is not None, runs.read_history(folder),
-               evaluation)
+    run = Run(arg, folder, config or Config(), config is not None, runs.read_history(folder))
+    try:
+        run.evaluation = runs.read_evaluation(folder)
+    except runs.RunError as error:  # quoted nowhere; with --data-dir, evaluated again
+        run.evaluation_missing = str(error)
+    return run
 
 
 def run_numbers(run: Run) -> dict:

@@ -34,8 +34,8 @@ def seed_numbers(folder: Path, thresholds: tuple[float, ...] = THRESHOLDS) -> di
     final weights."""
     rows = runs.read_history(folder)
     best = runs.best_row(rows)
-    evaluation = runs.eval_json(folder, "best", "test")
-    test = json.loads(evaluation.read_text())["accuracy"] if evaluation.exists() else None
+    evaluation = runs.read_evaluation(folder)
+    test = evaluation["accuracy"] if evaluation else None
     reached, config = minutes_to_accuracy(rows, thresholds), runs.read_config(folder)
     return {"seed": config.seed if config else None, "run": folder.name, "epochs": len(rows),
             "best_epoch": int(best["epoch"]), "best_val_accuracy": best["val_accuracy"],

@@ -6,7 +6,7 @@ other scripts write into eval/ and figures/; while a training runs, its claim on
 (.lock). Everything that reads or writes those files goes through this package.
 """
 
-from runs.files import atomic_save, atomic_write_text
+from runs.files import atomic_save, atomic_write_text, sha256
 from runs.folder import (
     CHECKPOINT,
     CONFIG,
@@ -34,6 +34,7 @@ from runs.folder import (
     publish_weights,
     read_checkpoint_state,
     read_config,
+    read_evaluation,
     read_history,
     read_runtime,
     recover,
@@ -49,5 +50,6 @@ __all__ = ["CHECKPOINT", "CONFIG", "EVAL", "FIGURES", "HISTORY", "HISTORY_COLUMN
            "atomic_write_text", "best_row", "claim_folder", "claim_new_folder", "discard_staged",
            "dtype_policy", "epochs_done", "eval_json", "find_run", "history_text", "load_network",
            "load_weights", "model_bytes", "publish_weights", "read_checkpoint_state",
-           "read_config", "read_history", "read_runtime", "recover", "resolve_weights",
-           "run_folder", "save_checkpoint", "staged_name", "write_history"]
+           "read_config", "read_evaluation", "read_history", "read_runtime", "recover",
+           "resolve_weights", "run_folder", "save_checkpoint", "sha256", "staged_name",
+           "write_history"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import secrets
 import shutil
@@ -74,3 +75,12 @@ def megabytes(size: int) -> str:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_save(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def sha256(path: Path) -> str:
+    """The file's digest, so that a JSON of numbers names exactly the weights it scored."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from models.config import Config, read_saved
-from runs.files import TEMPORARY, atomic_write_text
+from runs.files import TEMPORARY, atomic_write_text, sha256
 
 LOGS = Path(__file__).resolve().parent.parent / "logs"
 CONFIG = "config.json"
@@ -329,3 +329,29 @@ def epochs_done(folder: Path) -> int:
 def eval_json(folder: Path, which: str, split: str) -> Path:
     """Where evaluate.py keeps the numbers of one weights file on one split."""
     return Path(folder) / EVAL / f"{which}-{split}.json"
+
+
+def read_evaluation(folder: Path, which: str = "best", split: str = "test") -> dict | None:
+    """evaluate.py's numbers for the run's `which` weights on split, None where it has not run.
+
+    Numbers are only the weights' they name: a file whose weights_sha256 is not the weights
+    file's (weights trained or copied in since) is stale, and it, a file that is no JSON object
+    or one without accuracy and loss, is a RunError saying so. Where the weights file is absent
+    (published seeds keep only their numbers) nothing can contradict it.
+    """
+    path = eval_json(folder, which, split)
+    if not path.exists():
+        return None
+    again = f"run evaluate.py --run {folder} --which {which} --split {split} again"
+    try:
+        numbers = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunError(f"{path} cannot be read ({error}); {again}") from None
+    lacking = ([key for key in ("accuracy", "loss", "weights_sha256") if key not in numbers]
+               if isinstance(numbers, dict) else ["its numbers"])
+    if lacking:
+        raise RunError(f"{path} lacks {', '.join(lacking)}; {again}")
+    weights = Path(folder) / WEIGHTS[which]
+    if weights.exists() and sha256(weights) != numbers["weights_sha256"]:
+        raise RunError(f"{path} is stale: it scored other weights than {weights}; {again}")
+    return numbers

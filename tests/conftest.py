@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -54,6 +55,20 @@ def write_cifar(folder: Path, train_per_batch: int = TRAIN_PER_BATCH,
                                                     "frog", "horse", "ship", "truck")]}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return folder
+
+
+def write_evaluation(folder: Path, accuracy: float, loss: float = 1.0, **numbers) -> Path:
+    """evaluate.py's JSON of a run's best weights, as evaluate.py writes it: the numbers and the
+    digest of the weights they are of (of best.weights.h5 where the folder has one)."""
+    import runs
+
+    weights = folder / runs.WEIGHTS["best"]
+    digest = runs.sha256(weights) if weights.exists() else "0" * 64
+    path = runs.eval_json(folder, "best", "test")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"accuracy": accuracy, "loss": loss, "weights_sha256": digest,
+                                **numbers}))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_script
+from conftest import run_script, write_evaluation
 
 import runs as run_folder
 from analysis import AnalysisError
@@ -66,10 +66,8 @@ def runs(tiny_cifar, tmp_path) -> list[Path]:
     """A main run (stand-in weights, an evaluate.py JSON) and three bn-dropout study runs."""
     config = Config(epochs=EPOCHS, data_dir=str(tiny_cifar), precision="fp32")
     main = make_run(tmp_path / "runs" / "main", config, weights=True)
-    (main / "eval").mkdir()
     per_class = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-    (main / "eval" / "best-test.json").write_text(json.dumps(
-        {"loss": 1.23456, "accuracy": 0.4321, "per_class": per_class, "n_images": 100}))
+    write_evaluation(main, 0.4321, 1.23456, per_class=per_class, n_images=100)
     study = [make_run(tmp_path / "runs" / name, dataclasses.replace(config, **changes),
                       shift=0.05 * (i + 1)) for i, (name, changes) in enumerate(STUDY.items())]
     return [main, *study]
@@ -222,6 +220,30 @@ def test_the_copy_a_run_trained_on_is_used_when_no_data_dir_is_given(runs, tmp_p
     assert missing["evaluate.py's test accuracy of the best weights"]["why"] == \
         "no eval/best-test.json, and no --data-dir to run evaluate.py with"
     assert len(calls) == 2 and calls[1] == (moved, None)  # filters need no data
+
+
+@pytest.mark.parametrize("damage, why", [
+    ("weights", "is stale: it scored other weights than {weights}"),
+    ("corrupt", "cannot be read (Expecting property name enclosed in double quotes: line 1 "
+                "column 2 (char 1))"),
+    ("keys", "lacks loss, weights_sha256")])
+def test_a_stale_or_broken_evaluation_is_not_quoted_and_the_page_says_why(runs, tmp_path,
+                                                                          damage, why):
+    main = runs[0]
+    Config(epochs=EPOCHS, data_dir=str(tmp_path / "gone")).save(main / run_folder.CONFIG, {})
+    evaluation = run_folder.eval_json(main, "best", "test")
+    weights = main / run_folder.WEIGHTS["best"]
+    if damage == "weights":
+        weights.write_bytes(b"weights trained since")
+    else:
+        evaluation.write_text("{" if damage == "corrupt" else json.dumps({"accuracy": 0.4321}))
+    markdown = build_report([str(main)], tmp_path / "report", analyses=False)[
+        "markdown"].read_text()
+    assert "43.21%" not in markdown
+    missing = {row["what"]: row for row in table(markdown, "what")}
+    again = f"run evaluate.py --run {main} --which best --split test again"
+    assert missing["evaluate.py's test accuracy of the best weights"]["why"] == (
+        f"{evaluation} {why.format(weights=weights)}; {again}")
 
 
 def test_rebuilding_gives_the_same_files_and_a_run_without_weights_gets_curves(runs, tmp_path):
@@ -734,8 +756,7 @@ def test_the_budget_section_sets_each_budget_beside_the_other_recipes_at_that_ep
                                                                                     tmp_path):
     published = tmp_path / "published"
     seeds = seeds_folder_of_two(published / "budget-4")
-    (seeds / "seed-0" / "eval").mkdir()  # evaluate.py's number wins over the history's
-    (seeds / "seed-0" / "eval" / "best-test.json").write_text(json.dumps({"accuracy": 0.90}))
+    write_evaluation(seeds / "seed-0", 0.90)  # evaluate.py's number wins over the history's
     make_run(published / "budget-2", Config(epochs=2))  # one run, not a seeds study
     (published / "budget-x").mkdir()  # not a budget: ignored
     out = tmp_path / "report"

@@ -263,3 +263,24 @@ def test_the_runtime_block_is_read_back_beside_the_settings(tmp_path):
     Config(epochs=3).save(tmp_path / runs.CONFIG, {"command": "train.py --run x"})
     assert runs.read_runtime(tmp_path) == {"command": "train.py --run x"}
     assert runs.read_config(tmp_path) == Config(epochs=3)
+
+
+def test_an_evaluation_is_read_only_while_it_is_of_the_weights_beside_it(tmp_path):
+    from conftest import write_evaluation
+
+    assert runs.read_evaluation(tmp_path) is None
+    path = write_evaluation(tmp_path, 0.8)  # no weights file: nothing contradicts it
+    assert runs.read_evaluation(tmp_path)["accuracy"] == 0.8
+    weights = tmp_path / "best.weights.h5"
+    weights.write_bytes(b"the weights")
+    write_evaluation(tmp_path, 0.8)
+    assert runs.read_evaluation(tmp_path)["weights_sha256"] == runs.sha256(weights)
+    weights.write_bytes(b"weights trained since")
+    again = f"run evaluate.py --run {tmp_path} --which best --split test again"
+    with pytest.raises(runs.RunError) as error:
+        runs.read_evaluation(tmp_path)
+    assert str(error.value) == f"{path} is stale: it scored other weights than {weights}; {again}"
+    path.write_text("[1, 2]")
+    with pytest.raises(runs.RunError) as error:
+        runs.read_evaluation(tmp_path)
+    assert str(error.value) == f"{path} lacks its numbers; {again}"

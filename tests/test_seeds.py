@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import run_script
+from conftest import run_script, write_evaluation
 
 import runs
 from models.config import Config, ConfigError
@@ -47,8 +47,7 @@ def seed_run(out: Path, seed: int, rows: list[tuple[float, float, float]], *,
     folder = history_file(out / f"seed-{seed}", rows)
     Config.from_settings({"preset": preset, "seed": seed}).save(folder / runs.CONFIG, {})
     if test is not None:
-        (folder / "eval").mkdir()
-        (folder / "eval" / "best-test.json").write_text(json.dumps({"accuracy": test}))
+        write_evaluation(folder, test)
     if checkpoint is not None:
         runs.save_checkpoint(ZipOnly(), str(folder / runs.CHECKPOINT), {"epoch": checkpoint})
     return folder
@@ -287,3 +286,11 @@ def test_two_seeds_end_to_end(tiny_cifar, tmp_path):
                          str(out), "--summarize-only")
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_a_stale_evaluation_is_planned_again(tmp_path):
+    folder = seed_run(tmp_path, 0, CROSSING, test=0.875)
+    assert [s.action for s in plan_seeds("report", [0], epochs=4, out=tmp_path)] == ["skip"]
+    (folder / runs.WEIGHTS["best"]).write_bytes(b"weights copied in since")
+    assert [s.action for s in plan_seeds("report", [0], epochs=4, out=tmp_path)] == [
+        "skip", "evaluate"]

@@ -19,7 +19,6 @@ from training.study_plan import ROOT, Step, check_same_settings, plan_step, run_
 
 DEFAULT_SEEDS = "0,1,2"
 ELSEWHERE = "another --out"  # the flag that puts a seeds study's runs into other folders
-EVALUATED = runs.eval_json(Path(), "best", "test")  # evaluate.py's JSON, relative to a run
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -72,10 +71,18 @@ def plan_seeds(preset: str, seeds: list[int], *, epochs: int | None = None,
                          data_dir=data_dir, extra=list(extra or []), elsewhere=ELSEWHERE)
         steps.append(step)
         # Weights trained now make any earlier evaluation stale.
-        if step.action != "skip" or not (step.folder / EVALUATED).exists():
+        if step.action != "skip" or not current_evaluation(step.folder):
             steps.append(Step(variant, step.folder, "evaluate",
                               evaluate_command(step.folder, data_dir)))
     return steps
+
+
+def current_evaluation(folder: Path) -> bool:
+    """Whether evaluate.py's JSON of the run's best weights is there and still theirs."""
+    try:
+        return runs.read_evaluation(folder) is not None
+    except runs.RunError:
+        return False
 
 
 def run_seed_step(step: Step) -> None:
