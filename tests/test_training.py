@@ -845,6 +845,17 @@ def test_mirrored_strategy_over_two_cpu_devices(tiny_cifar, tmp_path):
     assert len(runs.read_history(run)) == 1 and (run / "best.weights.h5").exists()
 
 
+@pytest.mark.slow
+def test_a_batch_smaller_than_the_replicas_is_one_line(tiny_cifar, tmp_path):
+    result = run_script("train.py", "--data-dir", str(tiny_cifar), "--out", str(tmp_path),
+                        "--run", "small", "--strategy", "mirrored", "--cpu-devices", "2",
+                        "--batch-size", "1", "--epochs", "1", "--val-size", "50", "--verbose", "0")
+    assert (result.returncode, result.stderr.strip().splitlines()) == (2, [
+        "error: batch_size 1 is smaller than the 2 replicas of the mirrored strategy: give each "
+        "at least one image"])
+    assert not (tmp_path / "small" / "history.csv").exists()
+
+
 def free_ports(n: int) -> list[int]:
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:

@@ -217,6 +217,11 @@ def train(run: Run, *, cpu_devices: int = 1, verbose: int = 1, command: str = ""
     started = time.perf_counter()
     config, state, folder = run.config, run.state, run.folder
     strategy = make_strategy(config.strategy, cpu_devices=cpu_devices)
+    replicas = getattr(strategy, "num_replicas_in_sync", 1)
+    if config.batch_size < replicas:  # each replica takes a share of every batch
+        raise ConfigError(f"batch_size {config.batch_size} is smaller than the {replicas} "
+                          f"replicas of the {config.strategy} strategy: give each at least one "
+                          f"image")
     chief = run.chief
     if not chief:  # other workers of a multi-worker run write into a scratch folder
         folder = Path(tempfile.mkdtemp(prefix="cifar10-worker-")) / folder.name
