@@ -86,6 +86,7 @@ def test_train_py_refuses_a_bad_setting_before_writing_anything(tiny_cifar, tmp_
 
 
 WRITERS = [
+    ["train.py", "--run", "new", "--epochs", "1", "--val-size", "50", "--batch-size", "50"],
     ["evaluate.py", "{run}"],
     ["visualize_filters.py", "--run", "{run}", "--no-activations"],
     ["neurons.py", "--run", "{run}", "--images", "20"],
