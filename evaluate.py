@@ -26,15 +26,14 @@ from pathlib import Path
 
 import evaluation
 import runs
-from cli.args import DATA_DIR_HELP, at_least
+from cli.args import DATA_DIR_HELP, at_least, parser
 from data import SPLITS
 from models import build_from_config
 from models.summary import summary_text, write_summary
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__)
     p.add_argument("target", nargs="?", metavar="RUN_OR_WEIGHTS",
                    help="run folder (a name under logs/ or a path) or a .weights.h5 file")
     p.add_argument("--run", help="the same as RUN_OR_WEIGHTS, named as in the other scripts")

@@ -34,6 +34,7 @@ import cli
 cli.start_quietly()
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -121,6 +122,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         flags.add_run_arguments(sub, images=DEFAULT_IMAGES.get(name), what="figures and maps")
         add_flags(sub)
+    given = sys.argv[1:] if argv is None else argv
+    if given and given[0].startswith("--") and given[0] not in ("--help", "-h"):
+        p.error(f"name the method first: explain.py METHOD {given[0]} ... (METHOD: "
+                f"{', '.join(METHODS)})")
     return p.parse_args(argv)
 
 

@@ -27,6 +27,7 @@ import shlex
 import sys
 from collections.abc import Callable
 
+from cli.args import parser
 from models.config import PRESETS, Config
 from reporting.seeds import summarize, summary_markdown, write_summary
 from training.seeds import (
@@ -53,8 +54,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """The study's own flags, and the arguments after `--` (for every train.py command)."""
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__)
     studies = p.add_subparsers(dest="study", required=True, metavar="STUDY", title="studies")
     for study in STUDIES.values():
         s = studies.add_parser(study.name, help=study.title, description=study.title)

@@ -28,6 +28,7 @@ import shlex
 import sys
 
 import runs
+from cli.args import parser
 from cli.errors import os_error_text
 from models.config import PRESETS, Config
 from training.devices import PRECISION_POLICIES
@@ -41,8 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Config flags are left out of the namespace unless given (SUPPRESS), so that a preset's
     values hold where no flag overrides them, and --resume knows what was asked."""
     d = Config()
-    p = argparse.ArgumentParser(description=__doc__, argument_default=argparse.SUPPRESS,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__, argument_default=argparse.SUPPRESS)
     add = p.add_argument
     add("--run", default=None, help="run name: the folder OUT/NAME (default: the date and time)")
     add("--out", default=str(runs.LOGS), help="folder that holds run folders (default: logs/)")

@@ -45,9 +45,18 @@ def number_list(what: str):
 channel_list = number_list("channel numbers")  # --neurons
 
 
-def parser(doc: str | None) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(description=doc,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, but a bad flag is one line, as every other error of the scripts is,
+    pointing at --help instead of printing the whole usage first."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
+def parser(doc: str | None, **options) -> Parser:
+    """The parser of a script whose --help starts with doc, its module docstring."""
+    return Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+                  **options)
 
 
 def add_run_arguments(p: argparse.ArgumentParser, images: int | None = None,

@@ -10,16 +10,15 @@ import cli
 
 cli.start_quietly()
 
-import argparse  # noqa: E402 - TensorFlow starts quietly first
 from pathlib import Path  # noqa: E402
 
+from cli.args import parser  # noqa: E402
 from models.network import BATCHNORM_CHOICES, build_model  # noqa: E402
 from models.summary import summary_text, write_summary  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m models", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__, prog="python -m models")
     p.add_argument("--batchnorm", choices=BATCHNORM_CHOICES, default="output",
                    help="batch-norm placement of the network to describe (default: output, the "
                    "report's)")

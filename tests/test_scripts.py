@@ -117,3 +117,24 @@ SEEDED = [["explain.py", "activation-max", "--run", "r"], ["explain.py", "sanity
 def test_a_negative_seed_is_one_line_in_every_analysis_script_that_takes_one():
     for result in run_all([[*command, "--seed", "-1"] for command in SEEDED]):
         assert_one_error_line(result, "argument --seed: must be at least 0, not -1")
+
+
+BAD_FLAGS = [
+    (["train.py", "--epochs", "ten"],
+     "error: argument --epochs: invalid int value: 'ten'; see train.py --help"),
+    (["evaluate.py", "--which", "nope"],
+     "error: argument --which: invalid choice: 'nope' (choose from 'best', 'last'); see "
+     "evaluate.py --help"),
+    (["explain.py", "--run", "r"],
+     "error: name the method first: explain.py METHOD --run ... (METHOD: gradcam, "
+     "activation-max, sanity); see explain.py --help"),
+    (["explain.py", "gradcam"],
+     "error: the following arguments are required: --run; see explain.py gradcam --help"),
+]
+
+
+@pytest.mark.slow
+def test_a_bad_flag_is_one_line_that_points_at_help():
+    for (_, expected), result in zip(BAD_FLAGS, run_all([argv for argv, _ in BAD_FLAGS]),
+                                     strict=True):
+        assert (result["code"], result["stderr"]) == (2, expected + "\n")

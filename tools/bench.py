@@ -70,13 +70,13 @@ import json
 from benchmarks.suite import BASELINES, baseline_precisions, run_benchmark
 from benchmarks.table import table
 from benchmarks.timing import QUICK, Settings
+from cli.args import parser
 from runs import atomic_write_text
 from training.devices import PRECISION_POLICIES, resolve_precision
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__)
     p.add_argument("--data-dir",
                    help="CIFAR-10 folder or tar.gz (default: $CIFAR10_DIR, else Keras' download)")
     p.add_argument("--out", help="folder for bench.json (default: the current folder)")
