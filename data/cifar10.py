@@ -214,7 +214,8 @@ def load_cifar10(data_dir: str | None = None, trained_on: str | None = None) -> 
         return _load_folder(path)
     if path.is_file():
         return _load_tarball(path)
-    raise DataError(f"{path} does not exist; {HOW_TO_POINT}")
+    origin = "" if data_dir else " (from $CIFAR10_DIR)"
+    raise DataError(f"{path}{origin} does not exist; {HOW_TO_POINT}")
 
 
 SPLITS = ("test", "val", "train")

@@ -98,8 +98,15 @@ def test_missing_and_corrupt_batches_are_named(tmp_path, tiny_cifar):
     (tmp_path / "c" / "test_batch").write_bytes((tiny_cifar / "test_batch").read_bytes()[:5000])
     with pytest.raises(DataError, match="test_batch is corrupt"):
         load_cifar10(str(tmp_path / "c"))
-    with pytest.raises(DataError, match="does not exist"):
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'nowhere'} does not exist; pass"):
         load_cifar10(str(tmp_path / "nowhere"))
+
+
+def test_a_missing_cifar10_dir_says_it_came_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'nowhere'} \(from \$CIFAR10_DIR\) does "
+                                        r"not exist; pass --data-dir"):
+        load_cifar10()
 
 
 @pytest.mark.parametrize("labels, message", [
