@@ -137,6 +137,8 @@ def failed_write_line(error: OSError, run: Run | None) -> str:
 
 def main() -> None:
     args = parse_args()
+    if args.resume and not args.run:
+        raise cli.UsageError("--resume continues a named run: pass --run NAME (and its --out)")
     run = None
     with stop_on_signals():
         try:

@@ -130,12 +130,14 @@ def _lock(folder: Path, created: bool) -> Claim:
 def run_folder(out: Path, name: str) -> Path:
     """OUT/NAME, the folder of the run a training names: NAME is one plain folder name, as a
     name that climbs out ("../x"), is absolute or is "." would train outside OUT or into OUT
-    itself, beside the other runs; RunError for those."""
+    itself, beside the other runs; RunError for those. A trailing slash (a shell's completion
+    of the folder's name) is not part of the name."""
     separators = [sep for sep in (os.sep, os.altsep) if sep]
-    if (name in ("", ".", "..") or any(sep in name for sep in separators) or "\0" in name):
+    plain = name.rstrip("".join(separators)) or name
+    if (plain in ("", ".", "..") or any(sep in plain for sep in separators) or "\0" in plain):
         raise RunError(f"a run name is one folder name (the run goes into --out {out}), not "
                        f"{name!r}; pass --out for another place")
-    return Path(out) / name
+    return Path(out) / plain
 
 
 def find_run(name_or_path: str | Path) -> Path:

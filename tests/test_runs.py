@@ -247,7 +247,7 @@ def test_model_bytes_counts_the_weights_and_with_the_optimizer_its_state_too():
 # Run names
 
 
-@pytest.mark.parametrize("name", ["../x", "..", ".", "/tmp/elsewhere", "a/b", "x/", "a\0b"])
+@pytest.mark.parametrize("name", ["../x", "..", "../", ".", "/", "/tmp/elsewhere", "a/b", "a\0b"])
 def test_a_run_name_is_one_folder_name(tmp_path, name):
     with pytest.raises(runs.RunError) as error:
         runs.run_folder(tmp_path / "logs", name)
@@ -256,6 +256,7 @@ def test_a_run_name_is_one_folder_name(tmp_path, name):
                                 "place")
     assert runs.run_folder(tmp_path / "logs", "paper-2") == tmp_path / "logs" / "paper-2"
     assert runs.run_folder(tmp_path, ".hidden") == tmp_path / ".hidden"
+    assert runs.run_folder(tmp_path, "paper-2/") == tmp_path / "paper-2"  # a shell's completion
 
 
 def test_the_runtime_block_is_read_back_beside_the_settings(tmp_path):

@@ -978,6 +978,12 @@ def test_train_py_on_a_really_full_disk_is_one_line_not_a_crash_and_resumes(tiny
         assert not list(run.glob(".*"))
 
 
+def test_resume_without_a_run_name_is_one_line(monkeypatch, capsys, tmp_path):
+    status, lines = run_train_py(monkeypatch, capsys, "--resume", "--out", str(tmp_path))
+    assert (status, lines) == (2, [
+        "error: --resume continues a named run: pass --run NAME (and its --out)"])
+
+
 @pytest.mark.slow
 def test_an_os_error_before_the_run_exists_is_one_line_from_train_py(tiny_cifar, tmp_path,
                                                                      monkeypatch, capsys):
