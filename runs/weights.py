@@ -28,6 +28,8 @@ def load_weights(model: keras.Model, path: Path) -> None:
         if mismatch:
             raise RunError(f"{path} does not fit this network: {mismatch}")
         model.load_weights(path)
+    except RunError:  # a ValueError too, already worded
+        raise
     except (OSError, KeyError) as error:
         raise RunError(f"{path} is truncated or corrupt ({str(error).splitlines()[0]})") from None
     except ValueError as error:

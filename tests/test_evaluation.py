@@ -311,6 +311,7 @@ def test_error_weights_of_another_variant(capsys, tmp_path, fresh_weights):
     # No config.json: the report's network.
     build_model("all").save_weights(str(tmp_path / "all.weights.h5"))
     message = fails(capsys, str(tmp_path / "all.weights.h5"))
+    assert message.count("does not fit this network") == 1, message
     assert ("all.weights.h5 does not fit this network: layer BN holds (10,) (10,) (10,) (10,), "
             "the file (64,) (64,) (64,) (64,) (and 4 more); the file has 5 batch_normalization "
             "layers, the network 1. Weights of another network variant?") in message
