@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> None:
                                      data_dir=args.data_dir, batch_size=args.batch_size,
                                      tta=args.tta)
     json_path = Path(args.json) if args.json else evaluation.default_json_path(result, args.out)
+    print(evaluation.format_report(result), flush=True)  # first: a failed write keeps them
     paths = evaluation.write_results(result, json_path)
-    print(evaluation.format_report(result))
     print("", *(f"wrote {path}" for path in paths), sep="\n")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import sys
 from collections.abc import Callable
 
@@ -22,8 +23,19 @@ def library_errors() -> tuple[type[Exception], ...]:
     return UsageError, AnalysisError, ConfigError, DataError, EvaluationError, RunError
 
 
+class Terminated(BaseException):
+    """A SIGTERM, raised where the script is, so that a write in progress removes its temporary
+    file (runs.atomic_save) instead of the process vanishing mid-write."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def main_with_errors(main: Callable[[], None]) -> None:
-    """Run a script's main(); bad input and interrupts end with one line, not a traceback."""
+    """Run a script's main(); bad input and interrupts end with one line, not a traceback.
+    train.py handles SIGTERM itself while it trains (training.stopping)."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
     except library_errors() as error:
@@ -35,6 +47,11 @@ def main_with_errors(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except Terminated:
+        print("stopped by SIGTERM; no file is left half-written", file=sys.stderr)
+        sys.exit(143)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def os_error_text(error: OSError) -> str:

@@ -42,9 +42,13 @@ def atomic_save(path: Path, save: Callable[[str], None], *, size: int = 0) -> No
     try:
         save(str(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        # The file the user asked for, not the temporary one, and not nothing (a writer that
+        # writes into a file object names none).
+        if isinstance(error, OSError) and error.filename in (None, str(tmp)):
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
         raise
 
 

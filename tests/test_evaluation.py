@@ -257,6 +257,22 @@ def test_out_and_json_place_the_files(fresh_weights, tiny_cifar, tmp_path, capsy
     assert "wrote" in capsys.readouterr().out
 
 
+def test_a_full_disk_prints_the_numbers_then_one_line_naming_the_file(fresh_weights, tiny_cifar,
+                                                                     tmp_path, monkeypatch,
+                                                                     capsys):
+    from test_bench import half_then_full_disk
+
+    half_then_full_disk(monkeypatch)
+    json_path = tmp_path / "scored.json"
+    with pytest.raises(SystemExit) as exit_:
+        main_with_errors(lambda: evaluate.main([str(fresh_weights), "--data-dir",
+                                                str(tiny_cifar), "--json", str(json_path)]))
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2 and "test accuracy" in out.lower()
+    assert err == f"error: No space left on device: {json_path}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_confusion_png_is_the_same_bytes_every_time(fresh_weights, tiny_cifar, tmp_path):
     scored = evaluation.evaluate_run(str(fresh_weights), data_dir=str(tiny_cifar))
     first = evaluation.plot_confusion(scored, tmp_path / "a.png").read_bytes()

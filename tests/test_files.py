@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 import runs
 import runs.files
+from cli import main_with_errors
 from runs import atomic_save, atomic_write_text
 
 
@@ -35,10 +37,26 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path):
             file.write("half of the new weigh")
         raise OSError(errno.ENOSPC, "No space left on device", tmp)
 
-    with pytest.raises(OSError, match="No space left on device"):
+    with pytest.raises(OSError, match="No space left on device") as error:
         atomic_save(path, disk_full)
+    assert error.value.filename == str(path)  # the file asked for, not the temporary one
     assert path.read_text() == "the old weights"
     assert [p.name for p in tmp_path.iterdir()] == ["best.weights.h5"]
+
+
+def test_a_sigterm_in_a_script_s_write_is_one_line_and_leaves_no_temporary_file(tmp_path,
+                                                                               capsys):
+    def terminated_mid_write(tmp: str) -> None:
+        Path(tmp).write_text("")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exit_:
+        main_with_errors(lambda: atomic_save(tmp_path / "figure.png", terminated_mid_write))
+    assert exit_.value.code == 143
+    assert capsys.readouterr().err == "stopped by SIGTERM; no file is left half-written\n"
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_temporary_names_hold_the_pid_a_random_part_and_the_suffixes(tmp_path):
