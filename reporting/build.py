@@ -12,7 +12,7 @@ from evaluation import evaluate_run
 from reporting.analyses import ANALYSES, analysis_section
 from reporting.comparisons import COMPARISONS, members
 from reporting.pages import Missing, Section, Table, to_html, to_markdown
-from reporting.runs import Run, load_run, run_numbers
+from reporting.runs import Run, distinct, load_run, run_numbers
 from reporting.sections import (
     best_section,
     curve_section,
@@ -69,14 +69,14 @@ def build_report(run_args: list[str], out: Path, *, featured: str | None = None,
     beside it (reporting.curve). The CIFAR-10 copy is data's one rule, with each run's own copy
     as the one it trained on.
     """
-    runs = [load_run(arg) for arg in run_args]
+    runs = distinct([load_run(arg) for arg in run_args])
     unfinished = [run for run in runs if not run.history]
     if runs[0] in unfinished:
         raise RunError(f"the main run {runs[0].folder} has no finished epoch in history.csv "
                        f"(train it first)")
     runs = [run for run in runs if run not in unfinished]
     main, star = runs[0], featured_run(featured, runs)
-    shown = runs if any(run is star for run in runs) else [*runs, star]
+    shown = distinct(runs if any(run is star for run in runs) else [*runs, star])
     references = [main] if star is main else [main, star]
     analysis_data = resolve_source(data_dir, trained_on=star.config.data_dir)
     data_dir = resolve_source(data_dir, trained_on=main.config.data_dir)

@@ -22,10 +22,11 @@ class Run:
     evaluation: dict | None = None
     evaluation_missing: str = (f"no {EVALUATION.as_posix()}, and no --data-dir to run "
                                f"evaluate.py with")
+    shown_as: str = ""  # the name in the pages, where two runs' folders share one (distinct)
 
     @property
     def name(self) -> str:
-        return self.folder.name
+        return self.shown_as or self.folder.name
 
     @property
     def best(self) -> dict:
@@ -56,6 +57,21 @@ def load_run(arg: str) -> Run:
     except runs.RunError as error:  # quoted nowhere; with --data-dir, evaluated again
         run.evaluation_missing = str(error)
     return run
+
+
+def distinct(given: list[Run]) -> list[Run]:
+    """The runs with each folder once (the first time it is given), and runs whose folders share
+    a name shown with their parent folder's too ("seeds-a/seed-0"), so no two rows look alike."""
+    runs, seen = [], set()
+    for run in given:
+        if run.folder.resolve() not in seen:
+            seen.add(run.folder.resolve())
+            runs.append(run)
+    names = [run.folder.name for run in runs]
+    for run in runs:
+        if names.count(run.folder.name) > 1:
+            run.shown_as = f"{run.folder.resolve().parent.name}/{run.folder.name}"
+    return runs
 
 
 def run_numbers(run: Run) -> dict:

@@ -799,3 +799,12 @@ def test_the_minutes_section_only_with_a_seeds_folder(runs, tmp_path, monkeypatc
         reporting_seeds.seeds_folder("nowhere")
     monkeypatch.chdir(tmp_path)  # inside the working folder: named as a user would type it
     assert reporting_seeds.seeds_folder(None) == Path("published")
+
+
+def test_a_run_given_twice_is_one_row_and_runs_of_one_name_are_told_apart(runs, tmp_path):
+    twin = make_run(tmp_path / "elsewhere" / "main", Config(epochs=EPOCHS), shift=0.1)
+    pages = build_report([str(runs[0]), str(runs[0]), str(twin)], tmp_path / "report",
+                         analyses=False)
+    shown = [row["run"] for row in table(pages["markdown"].read_text(), "run")]
+    assert shown == ["runs/main", "elsewhere/main"]
+    assert [r["run"] for r in json.loads(pages["json"].read_text())["runs"]] == shown
