@@ -20,6 +20,15 @@ PNG_DPI = 120
 ZOOM = 15  # percentage points the minutes figure shows under its lowest threshold
 
 
+def shortened(name: str, width: int = 40) -> str:
+    """A run's name as a figure shows it: a long one (up to 255 characters) keeps its start and
+    end around an ellipsis, so that titles and legends stay inside the figure."""
+    if len(name) <= width:
+        return name
+    keep = (width - 1) // 2
+    return f"{name[:keep]}…{name[-keep:]}"
+
+
 def save_plot(fig: MplFigure, figures: Path, stem: str, caption: str) -> Figure:
     """PNG for the pages, PDF for print. The figures are made without pyplot (no global state
     to clean up, no backend to choose), so there is nothing to close."""
@@ -43,7 +52,7 @@ def plot_curves(run: Run, metric: str, figures: Path) -> Figure:
     ax.plot(best["epoch"], scale * best[f"val_{metric}"], marker="*", markersize=14, color="C1")
     ax.set(xlabel="epoch",
            ylabel="accuracy (%)" if metric == "accuracy" else "negative log-likelihood",
-           title=f"model {metric} ({run.name})")
+           title=f"model {metric} ({shortened(run.name)})")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
@@ -108,7 +117,7 @@ def plot_minutes(named: list[tuple[str, Run]], thresholds: tuple[float, ...],
     ax = fig.subplots()
     for name, run in named:
         ax.plot(cumulative_minutes(run.history), [100 * v for v in run.column("test_accuracy")],
-                label=name, marker=".", markersize=3)
+                label=shortened(name), marker=".", markersize=3)
     for threshold in thresholds:
         ax.axhline(100 * threshold, color="grey", linestyle=":", linewidth=1)
     ax.set(xlabel="minutes of training (history.csv)", ylabel="test accuracy (%)",
@@ -134,7 +143,8 @@ def plot_budgets(points: dict[int, list[float]], references: list[tuple[str, lis
     ax = fig.subplots()
     for name, history in references:
         ax.plot([row["epoch"] for row in history],
-                [100 * row["test_accuracy"] for row in history], label=f"{name} (its schedule)")
+                [100 * row["test_accuracy"] for row in history],
+                label=f"{shortened(name)} (its schedule)")
     budgets = list(points)
     ax.plot(budgets, [100 * sum(v) / len(v) for v in points.values()], color="black",
             marker="o", label="budget recipe, schedule ending at the epoch (mean)")

@@ -808,3 +808,15 @@ def test_a_run_given_twice_is_one_row_and_runs_of_one_name_are_told_apart(runs, 
     shown = [row["run"] for row in table(pages["markdown"].read_text(), "run")]
     assert shown == ["runs/main", "elsewhere/main"]
     assert [r["run"] for r in json.loads(pages["json"].read_text())["runs"]] == shown
+
+
+def test_a_long_run_name_is_shortened_in_figures_but_not_in_the_tables(tmp_path, monkeypatch):
+    from reporting import plots
+    from reporting.runs import load_run
+
+    name = "r" * 100 + "-end"
+    run = load_run(str(make_run(tmp_path / name, Config(epochs=EPOCHS))))
+    monkeypatch.setattr(plots, "save_plot", lambda fig, *args: fig)
+    title = plots.plot_curves(run, "accuracy", tmp_path).axes[0].get_title()
+    assert title == f"model accuracy ({'r' * 19}…{'r' * 15}-end)"
+    assert plots.shortened("paper") == "paper"
