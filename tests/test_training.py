@@ -992,3 +992,38 @@ def test_an_os_error_before_the_run_exists_is_one_line_from_train_py(tiny_cifar,
                                  str(tmp_path), "--run", too_long, *TINY)
     assert (status, lines) == (2, [f"error: File name too long: {tmp_path / too_long}"])
     assert list(tmp_path.iterdir()) == []
+
+
+def read_only(monkeypatch, folder: Path) -> None:
+    """Writes under folder fail as on a read-only file system (root ignores permission bits)."""
+    import errno
+
+    def refuse(path) -> None:
+        if Path(path).is_relative_to(folder):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    real_mkdir, real_open = Path.mkdir, os.open
+    def mkdir(self, *args, **kwargs):
+        if not self.exists():  # an existing folder is EEXIST, read-only or not
+            refuse(self)
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: (refuse(path), real_open(path, *a,
+                                                                                   **k))[1])
+
+
+@pytest.mark.slow
+def test_a_read_only_out_or_run_is_one_line_from_train_py(tiny_cifar, tiny_run, tmp_path,
+                                                          monkeypatch, capsys):
+    out = tmp_path / "read-only"
+    read_only(monkeypatch, out)
+    status, lines = run_train_py(monkeypatch, capsys, "--data-dir", str(tiny_cifar), "--out",
+                                 str(out), "--run", "new", *TINY)
+    assert (status, lines) == (2, [f"error: Read-only file system: {out / 'new'}"])
+    read_only(monkeypatch, tiny_run)
+    before = {p: p.read_bytes() for p in tiny_run.rglob("*") if p.is_file()}
+    status, lines = run_train_py(monkeypatch, capsys, "--run", tiny_run.name, "--out",
+                                 str(tiny_run.parent), "--resume", "--epochs", "3")
+    assert (status, lines) == (2, [f"error: Read-only file system: {tiny_run / '.lock'}"])
+    assert {p: p.read_bytes() for p in tiny_run.rglob("*") if p.is_file()} == before
