@@ -17,19 +17,14 @@ last digit on every run. The validation split is training's (the run's --val-siz
 
 from __future__ import annotations
 
-import cli
-
-cli.start_quietly()
-
 import argparse
 from pathlib import Path
 
+import cli
 import evaluation
 import runs
 from cli.args import DATA_DIR_HELP, at_least, parser
 from data import SPLITS
-from models import build_from_config
-from models.summary import summary_text, write_summary
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def summarize(target: str | None, out: str | None) -> None:
     """The Task IV table of the target's network variant, built in float32: no weights needed."""
+    from models import build_from_config
+    from models.summary import summary_text, write_summary
+
     with runs.dtype_policy("float32"):
         model = build_from_config(evaluation.run_config(target))
     print(summary_text(model), end="")
@@ -71,6 +69,7 @@ def summarize(target: str | None, out: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow loads
     if args.summary:
         summarize(args.target, args.out)
         return

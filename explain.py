@@ -29,21 +29,13 @@ Writes into --out (default: the run's figures/).
 
 from __future__ import annotations
 
-import cli
-
-cli.start_quietly()
-
 import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from analysis.activation_max import JITTER, OBJECTIVES, STEPS
-from analysis.activation_max_figures import activation_max_figures
-from analysis.gradcam_figures import gradcam_figures
-from analysis.sanity import METHODS as SANITY_METHODS
-from analysis.sanity_figures import IMAGES as SANITY_IMAGES
-from analysis.sanity_figures import sanity_figures
+import cli
+from analysis.choices import JITTER, OBJECTIVES, SANITY_IMAGES, SANITY_METHODS, STEPS
 from cli import args as flags
 
 
@@ -60,6 +52,8 @@ def add_gradcam(p: argparse.ArgumentParser) -> None:
 
 
 def run_gradcam(args: argparse.Namespace) -> list[Path]:
+    from analysis.gradcam_figures import gradcam_figures
+
     return gradcam_figures(args.run, flags.output_folder(args), **flags.run_options(args),
                            layer=args.layer, target=args.target, indices=args.indices,
                            per_class=not args.first, progress=True)
@@ -78,6 +72,8 @@ def add_activation_max(p: argparse.ArgumentParser) -> None:
 
 
 def run_activation_max(args: argparse.Namespace) -> list[Path]:
+    from analysis.activation_max_figures import activation_max_figures
+
     return activation_max_figures(args.run, flags.output_folder(args), **flags.run_options(args),
                                   **flags.neuron_options(args), steps=args.steps,
                                   objective=args.objective, jitter=args.jitter, seed=args.seed,
@@ -97,6 +93,8 @@ def add_sanity(p: argparse.ArgumentParser) -> None:
 
 
 def run_sanity(args: argparse.Namespace) -> list[Path]:
+    from analysis.sanity_figures import sanity_figures
+
     return sanity_figures(args.run, flags.output_folder(args), **flags.run_options(args),
                           layer=args.layer, target=args.target, methods=args.methods.split(","),
                           example=args.example, seed=args.seed, progress=True)
@@ -131,6 +129,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow
     flags.print_written(METHODS[args.method][2](args))
 
 

@@ -25,14 +25,10 @@ one array per method, with the images, units and receptive-field boxes, for othe
 
 from __future__ import annotations
 
-import cli
-
-cli.start_quietly()
-
 import argparse
 
-from analysis.guided import METHODS
-from analysis.guided_figures import RENDERS, guided_figures
+import cli
+from analysis.choices import GRADIENT_METHODS, RENDERS
 from analysis.smoothgrad import NOISE, SAMPLES
 from cli import args as flags
 
@@ -41,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = flags.parser(__doc__)
     flags.add_run_arguments(p, what="figures and maps")
     flags.add_neuron_arguments(p, what="explain")
-    p.add_argument("--method", choices=(*METHODS, "all"), default="guided",
+    p.add_argument("--method", choices=(*GRADIENT_METHODS, "all"), default="guided",
                    help="ReLU rule, or all three side by side (default: guided)")
     p.add_argument("--render", choices=RENDERS, default="standard",
                    help="map rendering: signed (centred at grey), abs, or standard (each "
@@ -59,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow
+    from analysis.guided_figures import guided_figures
+
     paths = guided_figures(args.run, flags.output_folder(args), **flags.run_options(args),
                            **flags.neuron_options(args), method=args.method, render=args.render,
                            smooth_samples=args.smoothgrad, smooth_noise=args.noise,

@@ -21,13 +21,9 @@ Writes into --out (default: the run's figures/), for the layer L:
 
 from __future__ import annotations
 
-import cli
-
-cli.start_quietly()
-
 import argparse
 
-from analysis.neurons import neuron_figures
+import cli
 from cli import args as flags
 
 
@@ -40,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow
+    from analysis.neurons import neuron_figures
+
     paths = neuron_figures(args.run, flags.output_folder(args), **flags.run_options(args),
                            **flags.neuron_options(args), progress=True)
     flags.print_written(paths)

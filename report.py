@@ -23,18 +23,15 @@ the command that would make it. Rebuilding gives the same pages and plot files.
 
 from __future__ import annotations
 
-import cli
-
-cli.start_quietly()
-
 import argparse
 import json
 import sys
 from pathlib import Path
 
+import cli
+import reporting
 import runs
 from cli.args import at_least, parser
-from reporting import build_report
 from reporting.seeds import BUDGET_SEEDS, seeds_folder
 
 
@@ -61,8 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow loads
     out = Path(args.out) if args.out else runs.find_run(args.runs[0]) / "report"
-    pages = build_report(args.runs, out, featured=args.featured, data_dir=args.data_dir,
+    pages = reporting.build_report(args.runs, out, featured=args.featured, data_dir=args.data_dir,
                          batch_size=args.batch_size, analyses=not args.no_analyses,
                          seeds=seeds_folder(args.seeds))
     for kind in ("html", "markdown"):

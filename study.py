@@ -18,15 +18,12 @@ they are.
 
 from __future__ import annotations
 
-import cli
-
-cli.start_quietly()
-
 import argparse
 import shlex
 import sys
 from collections.abc import Callable
 
+import cli
 from cli.args import parser
 from models.config import PRESETS, Config
 from reporting.seeds import summarize, summary_markdown, write_summary
@@ -121,6 +118,7 @@ def seeds_main(args: argparse.Namespace, extra: list[str]) -> None:
 
 def main() -> None:
     args, extra = parse_args(sys.argv[1:])
+    cli.check_backend()  # study.py only plans and summarizes: its train.py runs start TensorFlow
     (seeds_main if args.study == "seeds" else study_main)(args, extra)
 
 

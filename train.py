@@ -17,23 +17,22 @@ repeated, but only --epochs (not for a cosine schedule) and --data-dir may chang
 
 from __future__ import annotations
 
-import cli
-
-cli.start_quietly()
-
 import argparse
 import contextlib
 import dataclasses
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
+import cli
 import runs
 from cli.args import parser
 from cli.errors import os_error_text
-from models.config import PRESETS, Config
-from training.devices import PRECISION_POLICIES
+from models.config import CHOICES, PRESETS, Config
 from training.stopping import Stopped, stop_on_signals
-from training.trainer import Run, prepare_run, train
+
+if TYPE_CHECKING:
+    from training.trainer import Run
 
 CONFIG_FIELDS = {f.name for f in dataclasses.fields(Config)}
 
@@ -50,18 +49,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="continue the run from its checkpoint")
     add("--preset", choices=sorted(PRESETS), help=f"named recipe (default: {d.preset})")
     add("--data-dir", help="CIFAR-10 folder or tar.gz (default: $CIFAR10_DIR, else download)")
-    add("--batchnorm", choices=("output", "all", "none"),
+    add("--batchnorm", choices=CHOICES["batchnorm"],
         help=f"batch-norm placement ({d.batchnorm})")
     add("--dropout", type=float, help="dropout rate for conv and FC layers alike")
     add("--conv-dropout", type=float,
         help=f"dropout after conv blocks ({d.conv_dropout}; 0 removes)")
     add("--fc-dropout", type=float, help=f"dropout after FC1 and FC2 ({d.fc_dropout}; 0 removes)")
-    add("--optimizer", choices=("adam", "adamw", "sgd", "rmsprop"), help=f"({d.optimizer})")
+    add("--optimizer", choices=CHOICES["optimizer"], help=f"({d.optimizer})")
     add("--learning-rate", "--lr", type=float, help=f"initial learning rate ({d.learning_rate})")
     add("--momentum", type=float, help=f"SGD momentum ({d.momentum})")
     add("--weight-decay", type=float, help=f"decoupled weight decay ({d.weight_decay})")
     add("--label-smoothing", type=float, help=f"({d.label_smoothing})")
-    add("--schedule", choices=("plateau", "cosine"), help=f"learning-rate schedule ({d.schedule})")
+    add("--schedule", choices=CHOICES["schedule"], help=f"learning-rate schedule ({d.schedule})")
     add("--patience", type=int, help=f"plateau epochs before the rate decays ({d.patience})")
     add("--decay-factor", type=float, help=f"rate multiplier on a plateau ({d.decay_factor})")
     add("--warmup-epochs", type=float,
@@ -82,10 +81,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--val-size", type=int, help=f"last N training images for validation ({d.val_size})")
     add("--limit", type=int, help="train on the first N training images only (smoke runs)")
     add("--seed", type=int, help=f"({d.seed})")
-    add("--precision", choices=("auto", *PRECISION_POLICIES),
+    add("--precision", choices=CHOICES["precision"],
         help="auto: bf16 on CPUs with AVX512-BF16/AMX, fp16 on GPUs, else fp32")
     add("--xla", action="store_true", help="compile the training step with XLA")
-    add("--strategy", choices=("auto", "mirrored", "multiworker"),
+    add("--strategy", choices=CHOICES["strategy"],
         help="tf.distribute strategy (auto: mirrored over several GPUs, multiworker with "
              "TF_CONFIG)")
     add("--tensorboard", type=int, metavar="N",
@@ -139,6 +138,11 @@ def main() -> None:
     args = parse_args()
     if args.resume and not args.run:
         raise cli.UsageError("--resume continues a named run: pass --run NAME (and its --out)")
+    if not args.resume:  # a bad setting is refused before TensorFlow loads, as a bad flag is
+        Config.from_settings(given_settings(args))
+    cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow loads
+    from training.trainer import prepare_run, train
+
     run = None
     with stop_on_signals():
         try:

@@ -19,13 +19,9 @@ and filters_L.csv (filter, mean activation, share of units that fire, weight nor
 
 from __future__ import annotations
 
-import cli
-
-cli.start_quietly()
-
 import argparse
 
-from analysis.filters import filter_figures
+import cli
 from cli import args as flags
 
 
@@ -40,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow
+    from analysis.filters import filter_figures
+
     paths = filter_figures(args.run, flags.output_folder(args), **flags.run_options(args),
                            layer=args.layer, activations=args.activations, progress=True)
     flags.print_written(paths)

@@ -42,12 +42,10 @@ from tqdm import tqdm
 
 from analysis import AnalysisError
 from analysis.activations import layer_model, spatial_layer
+from analysis.choices import JITTER, OBJECTIVES, STEPS
 from analysis.selection import check_neurons
 
-OBJECTIVES = ("mean", "centre")
-STEPS = 256
 LEARNING_RATE = 0.05  # lucid's default for Adam on the decorrelated spectrum
-JITTER = 2  # pixels, about lucid's 8 of 224 scaled up for 32-pixel images
 START_SCALE = 0.01  # standard deviation of the start spectrum (lucid's): a near-grey image
 # lucid's square root of ImageNet's colour covariance (columns: the decorrelated colour axes):
 # mixing the three parameter channels by it gives natural colour statistics.

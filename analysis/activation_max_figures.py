@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.activation_max import JITTER, LEARNING_RATE, STEPS, maximize
+from analysis.activation_max import LEARNING_RATE, maximize
 from analysis.activations import class_purity, layer_model
+from analysis.choices import JITTER, STEPS
 from analysis.figures import DPI, Cell, grid_figure, save_figure
 from analysis.neurons import CELL, neuron_patches
 from analysis.receptive_field import receptive_field

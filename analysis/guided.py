@@ -33,19 +33,19 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-METHODS = ("guided", "saliency", "deconvnet")
+from analysis.choices import GRADIENT_METHODS, MAP_STYLES
+
 # How each map is conventionally shown: guided and deconvnet maps as signed colour images
 # centred at grey (Springenberg et al., Zeiler & Fergus), saliency as the largest absolute value
 # over the colour channels (Simonyan et al.).
 STANDARD_STYLE = {"guided": "signed", "deconvnet": "signed", "saliency": "abs"}
-STYLES = ("signed", "abs")
 
 
 def rule_relu(method: str) -> Callable[[tf.Tensor], tf.Tensor]:
     """A ReLU whose forward pass is the ordinary one and whose backward pass follows method's
     rule."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    if method not in GRADIENT_METHODS:
+        raise ValueError(f"method must be one of {GRADIENT_METHODS}, not {method!r}")
 
     @tf.custom_gradient
     def relu(x):
@@ -168,8 +168,8 @@ def render_map(grad: np.ndarray, style: str = "signed", percentile: float = 99.5
     is the percentile of the absolute values, not the maximum, so a few extreme pixels do not
     wash out the rest (they saturate instead); an all-zero map renders as plain grey / black.
     """
-    if style not in STYLES:
-        raise ValueError(f"style must be one of {STYLES}, not {style!r}")
+    if style not in MAP_STYLES:
+        raise ValueError(f"style must be one of {MAP_STYLES}, not {style!r}")
     values = np.abs(grad) if style == "signed" else np.abs(grad).max(axis=-1)
     nonzero = values[values > 0]
     scale = np.percentile(nonzero, percentile) if nonzero.size else 1.0

@@ -27,8 +27,9 @@ import numpy as np
 
 from analysis import AnalysisError
 from analysis.activations import TopActivations
+from analysis.choices import GRADIENT_METHODS, RENDERS
 from analysis.figures import DPI, Cell, grid_figure, save_figure
-from analysis.guided import METHODS, STANDARD_STYLE, STYLES, render_map, unit_gradients
+from analysis.guided import STANDARD_STYLE, render_map, unit_gradients
 from analysis.receptive_field import ReceptiveField, crop_field, field_box, receptive_field
 from analysis.selection import probe_neurons
 from analysis.smoothgrad import NOISE, check_smoothing, smoothgrad
@@ -36,8 +37,6 @@ from data import CLASS_NAMES
 from runs import atomic_save
 
 PADDING = 1.0  # the part of a border unit's field outside the image is drawn white
-RENDERS = ("standard", *STYLES)  # standard: each method's usual rendering (STANDARD_STYLE)
-
 
 class Selection:
     """The chosen neurons' top-k images, units and receptive-field boxes, as (neurons, k) arrays."""
@@ -150,14 +149,16 @@ def guided_figures(run: str | Path, out: Path, *, which: str = "best", data_dir:
 
     The top-k images of every channel are searched among the first `images` images of split
     (None: all); neurons are the channels to explain (None: the `count` purest). method is one
-    of analysis.guided.METHODS, or "all" for the three and a side-by-side figure; render is
-    "standard" (each method's usual rendering) or one of analysis.guided.STYLES. Prints why
+    of analysis.choices.GRADIENT_METHODS, or "all" for the three and a side-by-side figure;
+    render is one of analysis.choices.RENDERS ("standard": each method's usual rendering,
+    guided.STANDARD_STYLE). Prints why
     each neuron was chosen. smooth_samples > 0 turns SmoothGrad on (analysis.smoothgrad: the
     mean map over that many noisy copies of each image, noise N(0, (smooth_noise * 255)^2) from
     a generator seeded with seed; the paper's defaults are 50 samples and 0.15).
     """
-    if method not in (*METHODS, "all"):
-        raise AnalysisError(f"method must be one of {', '.join(METHODS)} or all, not {method!r}")
+    if method not in (*GRADIENT_METHODS, "all"):
+        raise AnalysisError(f"method must be one of {', '.join(GRADIENT_METHODS)} or all, "
+                            f"not {method!r}")
     if render not in RENDERS:
         raise AnalysisError(f"render must be one of {', '.join(RENDERS)}, not {render!r}")
     check_smoothing(smooth_samples, smooth_noise)
@@ -170,7 +171,7 @@ def guided_figures(run: str | Path, out: Path, *, which: str = "best", data_dir:
     inputs, top, chosen = probe.inputs, probe.top, probe.chosen
     model, x, y = inputs.model, inputs.images, inputs.labels
     sel = Selection(top, [c.channel for c in chosen], x, y, receptive_field(model, layer))
-    methods = METHODS if method == "all" else (method,)
+    methods = GRADIENT_METHODS if method == "all" else (method,)
     maps = {m: sel.gradients(model, layer, m, batch_size, progress, smoothing) for m in methods}
     paths = [save_maps(out / f"{prefix}{method}_{layer}_maps.npz", sel, maps, layer, split,
                        smoothing)]

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis import AnalysisError
+from analysis.choices import SANITY_IMAGES
 from analysis.figures import DPI, Cell, grid_figure, save_figure
 from analysis.gradcam import check_target, choose_targets, class_name, predict, upsample
 from analysis.gradcam_figures import overlay
@@ -37,7 +38,6 @@ from analysis.sanity import (
 )
 from runs import atomic_write_text
 
-IMAGES = 16  # Adebayo et al. compare on a fixed set of images; a few suffice for the means
 COMPARISON = ("Spearman rank correlation of the map magnitudes (largest absolute value over the "
               "colour channels; Grad-CAM at its layer's resolution) with the trained network's "
               "map of the same image, per image, then the mean over the images where defined; "
@@ -118,7 +118,7 @@ def curve_figure(path: Path, check: SanityCheck, title: str) -> Path:
 
 def sanity_figures(run: str | Path, out: Path, *, which: str = "best",
                    data_dir: str | None = None, split: str = "test",
-                   images: int | None = IMAGES,
+                   images: int | None = SANITY_IMAGES,
                    batch_size: int = 250, layer: str = "CONV4", target: str | int = "predicted",
                    methods: list[str] | None = None, example: int = 0, seed: int = 0,
                    progress: bool = False) -> list[Path]:

@@ -4,6 +4,6 @@ and exit status 2.
 """
 
 from cli.errors import UsageError, main_with_errors
-from cli.quiet import start_quietly
+from cli.quiet import check_backend, start_quietly
 
-__all__ = ["UsageError", "main_with_errors", "start_quietly"]
+__all__ = ["UsageError", "check_backend", "main_with_errors", "start_quietly"]

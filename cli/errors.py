@@ -20,7 +20,7 @@ def library_errors() -> tuple[type[Exception], ...]:
     from models.config import ConfigError
     from runs import RunError
 
-    return UsageError, AnalysisError, ConfigError, DataError, EvaluationError, RunError
+    return AnalysisError, ConfigError, DataError, EvaluationError, RunError
 
 
 class Terminated(BaseException):
@@ -38,6 +38,11 @@ def main_with_errors(main: Callable[[], None]) -> None:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
+    except SystemExit:  # --help, a bad flag: before library_errors imports the packages
+        raise
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     except library_errors() as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -29,6 +29,14 @@ def missing_backend() -> str | None:
             f"pip install {package}, or unset KERAS_BACKEND")
 
 
+def check_backend() -> None:
+    """End the script in one line (exit status 2) where the Keras backend is not installed."""
+    missing = missing_backend()
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        sys.exit(2)
+
+
 def start_quietly() -> None:
     """Load TensorFlow with its start-up notices (oneDNN, a failed CUDA probe on CPU machines)
     silenced; call it first, before anything imports Keras.
@@ -38,10 +46,7 @@ def start_quietly() -> None:
     back. A library import never does this; the scripts call it explicitly. A backend that is not
     installed ends the script here, in one line (exit status 2).
     """
-    missing = missing_backend()
-    if missing:
-        print(f"error: {missing}", file=sys.stderr)
-        sys.exit(2)
+    check_backend()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # TensorFlow turns oneDNN's convolution and matmul kernels on by itself only on CPUs with
     # AVX-512 or AMX; on AVX2-only CPUs it keeps Eigen's, which train the report's network more

@@ -9,7 +9,17 @@ from data.cifar10 import (
            select_split,
            split_validation,
 )
-from data.pipeline import make_dataset
+
+
+def __getattr__(name: str):
+    # The input pipeline imports Keras, so it loads on first use: the data's checks and the
+    # split's names cost no TensorFlow start.
+    if name == "make_dataset":
+        from data.pipeline import make_dataset
+
+        return make_dataset
+    raise AttributeError(f"module 'data' has no attribute {name!r}")
+
 
 __all__ = ["CLASS_NAMES", "SPLITS", "Cifar10", "DataError", "load_cifar10", "make_dataset",
            "select_split", "split_validation"]

@@ -1,4 +1,7 @@
-"""The one error type of the evaluation package; the command line turns it into `error: ...`."""
+"""What evaluation can be asked for and its one error type, without Keras: the command line
+builds its flags from TTA_CHOICES and turns EvaluationError into `error: ...`."""
+
+TTA_CHOICES = ("flip",)  # test-time augmentations evaluate_run knows
 
 
 class EvaluationError(ValueError):

@@ -15,10 +15,9 @@ from tqdm import tqdm
 
 import runs
 from data import load_cifar10, select_split
-from evaluation.errors import EvaluationError
+from evaluation.errors import TTA_CHOICES, EvaluationError
 from models import Config
 
-TTA_CHOICES = ("flip",)
 TOP_CONFUSIONS = 10
 # Keras' clip for probabilities in the cross-entropy, so that the loss matches model.evaluate's.
 EPSILON = 1e-7

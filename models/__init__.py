@@ -7,8 +7,8 @@ _NETWORK = ("BATCHNORM_CHOICES", "CONV_LAYERS", "DENSE_LAYERS", "build_from_conf
 
 
 def __getattr__(name: str):
-    # The network's names import Keras, so they load on first use: `python -m models` runs this
-    # file before models/__main__.py, which must start TensorFlow quietly before Keras loads.
+    # The network's names import Keras, so they load on first use: the scripts read Config and
+    # its choices to parse their flags before TensorFlow starts (quietly, cli.start_quietly).
     if name in _NETWORK:
         from models import network
 

@@ -102,6 +102,8 @@ def read_saved(path: Path) -> dict[str, Any]:
 
 
 IMAGE_SIZE = 32
+# What --resume may change; every other setting is the run's own (its config.json).
+RESUMABLE_CHANGES = ("epochs", "data_dir")
 CHOICES = {"batchnorm": ("output", "all", "none"), "optimizer": ("adam", "adamw", "sgd", "rmsprop"),
            "schedule": ("plateau", "cosine"), "precision": ("auto", "fp32", "bf16", "fp16"),
            "strategy": ("auto", "mirrored", "multiworker")}

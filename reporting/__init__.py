@@ -10,6 +10,16 @@ assembles each section from page blocks (pages.py, which renders Markdown and HT
 writes it all. report.py is its command line.
 """
 
-from reporting.build import build_report
+
+
+def __getattr__(name: str):
+    # The report's pages import Keras and matplotlib, so they load on first use: study.py reads
+    # reporting.seeds without either.
+    if name == "build_report":
+        from reporting.build import build_report
+
+        return build_report
+    raise AttributeError(f"module 'reporting' has no attribute {name!r}")
+
 
 __all__ = ["build_report"]

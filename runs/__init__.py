@@ -43,7 +43,6 @@ from runs.folder import (
     staged_name,
     write_history,
 )
-from runs.weights import dtype_policy, load_network, load_weights, resolve_weights
 
 __all__ = ["CHECKPOINT", "CONFIG", "EVAL", "FIGURES", "HISTORY", "HISTORY_COLUMNS", "LOCK", "LOGS",
            "TENSORBOARD", "TRAIN_LOG", "WEIGHTS", "Claim", "RunError", "append_log", "atomic_save",
@@ -53,3 +52,15 @@ __all__ = ["CHECKPOINT", "CONFIG", "EVAL", "FIGURES", "HISTORY", "HISTORY_COLUMN
            "read_config", "read_evaluation", "read_history", "read_runtime", "recover",
            "resolve_weights", "run_folder", "save_checkpoint", "sha256", "staged_name",
            "write_history"]
+
+# The weights functions import Keras (and with it TensorFlow, seconds): they load on first use, so
+# that a script can parse its flags, and answer --help, before TensorFlow starts.
+_WEIGHTS_NAMES = ("dtype_policy", "load_network", "load_weights", "resolve_weights")
+
+
+def __getattr__(name: str):
+    if name in _WEIGHTS_NAMES:
+        from runs import weights
+
+        return getattr(weights, name)
+    raise AttributeError(f"module 'runs' has no attribute {name!r}")

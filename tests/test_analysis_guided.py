@@ -13,7 +13,8 @@ from conftest import random_network, run_script
 
 import runs
 from analysis import AnalysisError
-from analysis.guided import METHODS, forward_to, output_gradients, render_map, unit_gradients
+from analysis.choices import GRADIENT_METHODS
+from analysis.guided import forward_to, output_gradients, render_map, unit_gradients
 from analysis.guided_figures import guided_figures
 from analysis.receptive_field import field_box, receptive_field
 from data import load_cifar10
@@ -112,7 +113,7 @@ def reference(w, image, channel, row, col, method):
 # The maps against the reference and against GradientTape
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", GRADIENT_METHODS)
 def test_maps_equal_the_numpy_reference(small, method):
     model, w, images = small
     channels = np.array([0, 1, 2, 3, 0])
@@ -131,7 +132,8 @@ def test_maps_equal_the_numpy_reference(small, method):
 
 def test_rules_differ_on_the_small_network(small):
     model, _, images = small
-    maps = {m: unit_gradients(model, "C2", images, [2] * 5, [[1, 1]] * 5, m) for m in METHODS}
+    maps = {m: unit_gradients(model, "C2", images, [2] * 5, [[1, 1]] * 5, m)
+            for m in GRADIENT_METHODS}
     for a, b in (("guided", "saliency"), ("guided", "deconvnet"), ("saliency", "deconvnet")):
         assert not np.allclose(maps[a], maps[b]), (a, b)
 
@@ -176,7 +178,7 @@ def test_model_unchanged_after_a_call(network):
         return tape.gradient(top, x).numpy()
 
     before, gradient_before = model.predict(images, verbose=0), plain_gradient()
-    for method in METHODS:
+    for method in GRADIENT_METHODS:
         unit_gradients(model, "CONV4", images, [1, 2, 3], [[1, 1], [2, 2], [3, 3]], method)
     np.testing.assert_array_equal(model.predict(images, verbose=0), before)
     np.testing.assert_array_equal(plain_gradient(), gradient_before)
@@ -238,7 +240,7 @@ def test_render_map():
 
 def test_guided_figures_write_maps_of_the_saved_units(tiny_run, tiny_cifar, tmp_path, capsys):
     paths = guided_figures(tiny_run, tmp_path, method="all", k=3, images=40, count=4)
-    names = ["all_CONV4_maps.npz", *(f"{m}_CONV4{suffix}.png" for m in METHODS
+    names = ["all_CONV4_maps.npz", *(f"{m}_CONV4{suffix}.png" for m in GRADIENT_METHODS
                                      for suffix in ("", "_top3")), "compare_CONV4.png"]
     assert [p.name for p in paths] == names
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)  # no temporary files left
@@ -249,7 +251,7 @@ def test_guided_figures_write_maps_of_the_saved_units(tiny_run, tiny_cifar, tmp_
     assert str(saved["layer"]) == "CONV4" and str(saved["split"]) == "test"
     assert saved["image_indices"].shape == (4, 3) and saved["image_indices"].max() < 40
     assert np.all(np.diff(saved["activations"], axis=1) <= 0)
-    for method in METHODS:
+    for method in GRADIENT_METHODS:
         assert saved[method].shape == (4, 3, 32, 32, 3)
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 4 and all(line.startswith("CONV4 neuron ") for line in printed)

@@ -230,3 +230,9 @@ def test_explain_sanity_writes_the_figures_and_the_documented_keys(tiny_run, tin
         assert values["rank_correlation"][0] == pytest.approx(1.0)
         assert len(values["rank_correlation"]) == len(values["ssim"]) == 8
         assert [len(v) for v in values["rank_correlation_per_image"]] == [3] * 8
+
+
+def test_the_script_s_method_names_are_the_check_s():
+    from analysis.choices import SANITY_METHODS
+
+    assert tuple(METHODS) == SANITY_METHODS

@@ -9,7 +9,8 @@ from conftest import random_network, run_script
 
 import runs
 from analysis import AnalysisError
-from analysis.guided import METHODS, unit_gradients
+from analysis.choices import GRADIENT_METHODS
+from analysis.guided import unit_gradients
 from analysis.guided_figures import guided_figures
 from analysis.smoothgrad import NOISE, SAMPLES, smoothgrad
 
@@ -30,7 +31,7 @@ def test_the_paper_s_defaults():
     assert (SAMPLES, NOISE) == (50, 0.15)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", GRADIENT_METHODS)
 def test_zero_noise_gives_the_plain_map(network, method):
     model, images = network
     plain = unit_maps(model, method)(images)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, run_script
 
+import benchmarks.table
 import cli
 from benchmarks import epochs, plain_keras, suite, timing, workloads
 from benchmarks.epochs import EpochJob
@@ -364,8 +365,8 @@ def half_then_full_disk(monkeypatch) -> None:
 def test_a_failed_write_of_bench_json_leaves_the_old_one_whole(bench, tmp_path, monkeypatch):
     path = tmp_path / "bench.json"
     path.write_text('{"old": true}\n')
-    monkeypatch.setattr(bench, "run_benchmark", lambda *args: {"new": list(range(100))})
-    monkeypatch.setattr(bench, "table", lambda result: "the table")
+    monkeypatch.setattr(suite, "run_benchmark", lambda *args: {"new": list(range(99))})
+    monkeypatch.setattr(benchmarks.table, "table", lambda result: "the table")
     half_then_full_disk(monkeypatch)
     with pytest.raises(OSError, match="No space left on device"):
         bench.main(["--json", str(path), "--precision", "fp32"])

@@ -302,12 +302,12 @@ def test_error_missing_path(capsys, tmp_path):
 
 
 def test_error_bad_flags(capsys, fresh_weights):
-    assert fails(capsys, str(fresh_weights), "--batch-size", "0").endswith(
-        "error: argument --batch-size: must be at least 1, not 0")
-    assert fails(capsys, "a", "--run", "b").endswith(
-        "error: name the run once: as RUN_OR_WEIGHTS or as --run")
-    assert fails(capsys, "a", "--out", "o", "--json", "j.json").endswith(
-        "error: pass --out or --json, not both")
+    assert fails(capsys, str(fresh_weights), "--batch-size", "0").startswith(
+        "error: argument --batch-size: must be at least 1, not 0; see ")
+    assert fails(capsys, "a", "--run", "b").startswith(
+        "error: name the run once: as RUN_OR_WEIGHTS or as --run; see ")
+    assert fails(capsys, "a", "--out", "o", "--json", "j.json").startswith(
+        "error: pass --out or --json, not both; see ")
 
 
 def test_error_not_hdf5(capsys, tmp_path):

@@ -1,4 +1,4 @@
-"""The report's Task IV table (models/summary.py, `python -m models`, `evaluate.py --summary`)."""
+"""The report's Task IV table (models/summary.py, `evaluate.py --summary`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 from conftest import run_script
 
 import evaluate
-from models.__main__ import main as models_main
 from models.network import build_model
 from models.summary import summary_markdown, summary_rows, summary_text, summary_totals
 
@@ -111,21 +110,13 @@ def test_markdown_table(model):
 
 
 @pytest.mark.slow
-def test_python_m_models_prints_and_writes_the_table(tmp_path, model):
-    result = run_script("-m", "models", "--out", str(tmp_path / "tables"))
+def test_evaluate_py_summary_prints_and_writes_the_table_quietly(tmp_path, model):
+    result = run_script("evaluate.py", "--summary", "--out", str(tmp_path / "tables"))
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stderr == ""  # TensorFlow started quietly: `import models` loads no Keras
+    assert result.stderr == ""  # TensorFlow started quietly
     assert result.stdout.startswith(summary_text(model))
     assert result.stdout.endswith(f"wrote {tmp_path / 'tables' / 'parameters.md'}\n")
     assert (tmp_path / "tables" / "parameters.md").read_text() == summary_markdown(model)
-
-
-def test_models_main_describes_the_variant_asked_for(tmp_path, capsys):
-    models_main(["--batchnorm", "all", "--out", str(tmp_path)])
-    expected = build_model("all")
-    assert capsys.readouterr().out == (summary_text(expected)
-                                       + f"wrote {tmp_path / 'parameters.md'}\n")
-    assert (tmp_path / "parameters.md").read_text() == summary_markdown(expected)
 
 
 def test_evaluate_summary_needs_no_weights(tmp_path, monkeypatch, capsys, model):
@@ -151,6 +142,6 @@ def test_a_failed_write_of_parameters_md_leaves_the_old_one_whole(tmp_path, monk
     (tmp_path / "parameters.md").write_text("the old table\n")
     half_then_full_disk(monkeypatch)
     with pytest.raises(OSError, match="No space left on device"):
-        models_main(["--out", str(tmp_path)])
+        evaluate.main(["--summary", "--out", str(tmp_path)])
     assert (tmp_path / "parameters.md").read_text() == "the old table\n"
     assert [p.name for p in tmp_path.iterdir()] == ["parameters.md"]

@@ -59,20 +59,18 @@ from pathlib import Path
 # Run as `python tools/bench.py`: the packages live in the repository root, one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import cli
-
-cli.start_quietly()
-
 import argparse
 import dataclasses
 import json
+from typing import TYPE_CHECKING
 
-from benchmarks.suite import BASELINES, baseline_precisions, run_benchmark
-from benchmarks.table import table
-from benchmarks.timing import QUICK, Settings
+import cli
 from cli.args import parser
+from models.config import CHOICES
 from runs import atomic_write_text
-from training.devices import PRECISION_POLICIES, resolve_precision
+
+if TYPE_CHECKING:
+    from benchmarks.timing import Settings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -86,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a shorter epoch: the first N training images (default: all 45,000)")
     p.add_argument("--val-images", type=int, default=5000,
                    help="validation images, train.py's --val-size (default: 5000)")
-    p.add_argument("--precision", choices=("auto", *PRECISION_POLICIES), default="auto",
+    p.add_argument("--precision", choices=CHOICES["precision"], default="auto",
                    help="train.py's and the step's precision (default: auto, as train.py)")
     p.add_argument("--precisions",
                    help="the plain Keras baselines to run, e.g. fp32,bf16 (default: fp32, and "
@@ -100,6 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def forced_precisions(text: str | None) -> list[str] | None:
     """--precisions as a list, or None where not given; anything but fp32 and bf16 is refused."""
+    from benchmarks.suite import BASELINES
+
     if text is None:
         return None
     picked = [part.strip() for part in text.split(",") if part.strip()]
@@ -114,6 +114,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.reps < 1 or (args.train_images is not None and args.train_images < 1) \
             or args.val_images < 1:
         raise cli.UsageError("--reps, --train-images and --val-images must be at least 1")
+    from benchmarks.timing import QUICK, Settings
+
     s = Settings(**QUICK) if args.quick else Settings()
     return dataclasses.replace(s, reps=args.reps, train_images=args.train_images,
                                val_images=args.val_images)
@@ -121,6 +123,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow loads
+    from benchmarks.suite import baseline_precisions, run_benchmark
+    from benchmarks.table import table
+    from training.devices import resolve_precision
+
     s, baselines = settings_from(args), baseline_precisions(forced_precisions(args.precisions))
     path = Path(args.json) if args.json else Path(args.out or ".") / "bench.json"
     result = run_benchmark(s, resolve_precision(args.precision), baselines, args.data_dir,

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import runs
-from models.config import Config, ConfigError
+from models.config import RESUMABLE_CHANGES, Config, ConfigError
 from training.studies import STUDIES, Variant
-from training.trainer import RESUMABLE_CHANGES
 
 ROOT = Path(__file__).resolve().parent.parent  # where train.py is
 

@@ -19,7 +19,7 @@ import numpy as np
 
 import runs
 from data import load_cifar10, make_dataset, select_split
-from models.config import Config, ConfigError
+from models.config import RESUMABLE_CHANGES, Config, ConfigError
 from training.budget import budgeted
 from training.callbacks import also_into, echo, make_callbacks, stopped_early
 from training.devices import (
@@ -35,8 +35,6 @@ from training.tensorboard import unavailable as tensorboard_unavailable
 
 # Evaluation batches are larger than training's: the same numbers, faster on a CPU (bench.py).
 EVAL_BATCH_SIZE = 500
-# What --resume may change; every other setting is the run's own (its config.json).
-RESUMABLE_CHANGES = ("epochs", "data_dir")
 
 
 @dataclasses.dataclass
