@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 
 import cli
 import runs
-from cli.args import parser
+from cli.args import add_config_flags, parser
 from cli.errors import os_error_text
-from models.config import CHOICES, PRESETS, Config
+from models.config import Config
 from training.stopping import Stopped, stop_on_signals
 
 if TYPE_CHECKING:
@@ -38,63 +38,24 @@ CONFIG_FIELDS = {f.name for f in dataclasses.fields(Config)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return make_parser().parse_args(argv)
+
+
+def make_parser() -> argparse.ArgumentParser:
     """Config flags are left out of the namespace unless given (SUPPRESS), so that a preset's
     values hold where no flag overrides them, and --resume knows what was asked."""
-    d = Config()
     p = parser(__doc__, argument_default=argparse.SUPPRESS)
     add = p.add_argument
     add("--run", default=None, help="run name: the folder OUT/NAME (default: the date and time)")
     add("--out", default=str(runs.LOGS), help="folder that holds run folders (default: logs/)")
     add("--resume", action="store_true", default=False,
         help="continue the run from its checkpoint")
-    add("--preset", choices=sorted(PRESETS), help=f"named recipe (default: {d.preset})")
-    add("--data-dir", help="CIFAR-10 folder or tar.gz (default: $CIFAR10_DIR, else download)")
-    add("--batchnorm", choices=CHOICES["batchnorm"],
-        help=f"batch-norm placement ({d.batchnorm})")
     add("--dropout", type=float, help="dropout rate for conv and FC layers alike")
-    add("--conv-dropout", type=float,
-        help=f"dropout after conv blocks ({d.conv_dropout}; 0 removes)")
-    add("--fc-dropout", type=float, help=f"dropout after FC1 and FC2 ({d.fc_dropout}; 0 removes)")
-    add("--optimizer", choices=CHOICES["optimizer"], help=f"({d.optimizer})")
-    add("--learning-rate", "--lr", type=float, help=f"initial learning rate ({d.learning_rate})")
-    add("--momentum", type=float, help=f"SGD momentum ({d.momentum})")
-    add("--weight-decay", type=float, help=f"decoupled weight decay ({d.weight_decay})")
-    add("--label-smoothing", type=float, help=f"({d.label_smoothing})")
-    add("--schedule", choices=CHOICES["schedule"], help=f"learning-rate schedule ({d.schedule})")
-    add("--patience", type=int, help=f"plateau epochs before the rate decays ({d.patience})")
-    add("--decay-factor", type=float, help=f"rate multiplier on a plateau ({d.decay_factor})")
-    add("--warmup-epochs", type=float,
-        help=f"linear warm-up for cosine, in epochs, fractions too ({d.warmup_epochs:g})")
-    add("--batch-size", type=int, help=f"({d.batch_size})")
-    add("--epochs", type=int, help=f"({d.epochs})")
-    add("--budget-minutes", type=float, metavar="M",
-        help="in place of --epochs: as many epochs as fit M minutes on this machine, measured "
-             "on the run's first steps and saved as its epochs")
-    add("--early-stop", type=int,
-        help="stop after N epochs without a better val accuracy (0: never)")
-    add("--no-augment", dest="augment", action="store_false",
-        help="no translation, flips or Cutout")
-    add("--translate", type=int, help=f"largest random shift in pixels ({d.translate})")
-    add("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
-    add("--cutout", type=int,
-        help=f"side of the random square Cutout zeroes (0: none; {d.cutout})")
-    add("--val-size", type=int, help=f"last N training images for validation ({d.val_size})")
-    add("--limit", type=int, help="train on the first N training images only (smoke runs)")
-    add("--seed", type=int, help=f"({d.seed})")
-    add("--precision", choices=CHOICES["precision"],
-        help="auto: bf16 on CPUs with AVX512-BF16/AMX, fp16 on GPUs, else fp32")
-    add("--xla", action="store_true", help="compile the training step with XLA")
-    add("--strategy", choices=CHOICES["strategy"],
-        help="tf.distribute strategy (auto: mirrored over several GPUs, multiworker with "
-             "TF_CONFIG)")
-    add("--tensorboard", type=int, metavar="N",
-        help=f"TensorBoard event files in RUN/tensorboard/, with CONV1's filters every N epochs "
-             f"({d.tensorboard}; 0: none). On by default, as they cost milliseconds and kB an "
-             "epoch; viewing them needs `pip install tensorboard`")
+    add_config_flags(p)
     add("--cpu-devices", type=int, default=1,
         help="split the CPU into N logical devices (try --strategy mirrored without GPUs)")
     add("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress output")
-    return p.parse_args(argv)
+    return p
 
 
 def given_settings(args: argparse.Namespace) -> dict:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import runs
+from models.config import Config
 
 DATA_DIR_HELP = ("CIFAR-10 folder or tar.gz (default: $CIFAR10_DIR, else the copy the run trained "
                  "on, else Keras' download)")
@@ -57,6 +59,33 @@ def parser(doc: str | None, **options) -> Parser:
     """The parser of a script whose --help starts with doc, its module docstring."""
     return Parser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
                   **options)
+
+
+# What a Config field's annotation makes its flag parse.
+_TYPES = {"int": int, "float": float, "str": str}
+
+
+def add_config_flags(p: argparse.ArgumentParser, config_type: type[Config] = Config) -> None:
+    """One flag per Config field, named, typed, checked and explained by the field itself
+    (models.config.setting): --conv-dropout for conv_dropout; a switch for a bool field
+    (--no-flip where it defaults to on, --xla where off). Each says the default Config's value;
+    the parser's default leaves a field out of the namespace unless its flag is given."""
+    defaults = config_type()
+    for field in dataclasses.fields(config_type):
+        meta, default = field.metadata, getattr(defaults, field.name)
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(default, bool):
+            switch = f"--no-{field.name.replace('_', '-')}" if default else flag
+            p.add_argument(switch, dest=field.name, action="store_false" if default else
+                           "store_true", help=meta["help"])
+            continue
+        shown = "none" if default is None else f"{default:g}" if isinstance(default, float) \
+            else default
+        p.add_argument(flag, *meta.get("aliases", ()), dest=field.name,
+                       type=_TYPES[str(field.type).partition(" | ")[0]],
+                       choices=meta.get("choices"), metavar=meta.get("metavar"),
+                       help=meta["help"] if "default" in meta["help"]
+                       else f"{meta['help']} (default: {shown})")
 
 
 def add_run_arguments(p: argparse.ArgumentParser, images: int | None = None,

@@ -3,7 +3,7 @@ the Task IV parameter table (summary.py)."""
 
 from models.config import PRESETS, Config, ConfigError
 
-_NETWORK = ("BATCHNORM_CHOICES", "CONV_LAYERS", "DENSE_LAYERS", "build_from_config", "build_model")
+_NETWORK = ("CONV_LAYERS", "DENSE_LAYERS", "build_from_config", "build_model")
 
 
 def __getattr__(name: str):
@@ -16,5 +16,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'models' has no attribute {name!r}")
 
 
-__all__ = ["BATCHNORM_CHOICES", "CONV_LAYERS", "DENSE_LAYERS", "PRESETS", "Config", "ConfigError",
+__all__ = ["CONV_LAYERS", "DENSE_LAYERS", "PRESETS", "Config", "ConfigError",
            "build_from_config", "build_model"]

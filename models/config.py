@@ -13,45 +13,86 @@ class ConfigError(ValueError):
     """A setting is out of range or unknown; the message names it."""
 
 
+# Named recipes. "report" is the report's settings. "tuned" keeps the same network and parameter
+# count and changes only the recipe: AdamW with decoupled weight decay, warm-up then cosine decay,
+# label smoothing, weaker dropout (0.1 after the conv blocks, 0.3 after the FC layers; the report's
+# 0.5 after every conv block left the network underfitting: 83.3% against 87.5% best validation
+# accuracy in the same 70-80 epochs), Cutout 16 in place of the conv dropout it lowers (with 0.2
+# conv dropout and Cutout the network underfit: 86.9% train against 88.3% val) and a longer
+# schedule. "budget" is the recipe for a budget of a few epochs, --epochs N (default 20) or
+# --budget-minutes M: a warm-up of one epoch, then cosine decay to zero at the last step of epoch
+# N. Within 10-20 epochs the network underfits with the regularization that pays over 150, so it
+# has less of it (chosen on validation accuracy: logs/reference/budget-10/README.md).
+PRESETS: dict[str, dict[str, Any]] = {
+    "report": {},
+    "tuned": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05,
+              "label_smoothing": 0.1, "schedule": "cosine", "warmup_epochs": 3, "conv_dropout": 0.1,
+              "fc_dropout": 0.3, "cutout": 16, "epochs": 150},
+    "budget": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05,
+               "label_smoothing": 0.1, "schedule": "cosine", "warmup_epochs": 1,
+               "conv_dropout": 0.0, "fc_dropout": 0.0, "translate": 4, "epochs": 20},
+}
+
+
+def setting(default: Any, help: str, **flag: Any) -> Any:
+    """A Config field with what its command-line flag says of it (cli.args.add_config_flags):
+    help, and choices, aliases or a metavar where it has them. The field is the one place a
+    setting is defined: its flag, its check, its row in the report all follow from it."""
+    return dataclasses.field(default=default, metadata={"help": help, **flag})
+
+
 @dataclasses.dataclass
 class Config:
-    preset: str = "report"
+    preset: str = setting("report", "named recipe", choices=tuple(sorted(PRESETS)))
     # The network (models.build_model).
-    batchnorm: str = "output"
-    conv_dropout: float = 0.5
-    fc_dropout: float = 0.5
+    batchnorm: str = setting("output", "batch-norm placement",
+                             choices=("output", "all", "none"))
+    conv_dropout: float = setting(0.5, "dropout after conv blocks, 0 removes it")
+    fc_dropout: float = setting(0.5, "dropout after FC1 and FC2, 0 removes it")
     # Optimization. The defaults are the report's: Adam 1e-3, batch 100, decay on a patience of 5.
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    label_smoothing: float = 0.0
-    schedule: str = "plateau"
-    patience: int = 5
-    decay_factor: float = 0.1
-    warmup_epochs: float = 0  # fractions too: a 3-epoch run wants a warm-up of part of an epoch
-    batch_size: int = 100
-    epochs: int = 60
+    optimizer: str = setting("adam", "optimizer", choices=("adam", "adamw", "sgd", "rmsprop"))
+    learning_rate: float = setting(1e-3, "initial learning rate", aliases=("--lr",))
+    momentum: float = setting(0.9, "SGD momentum")
+    weight_decay: float = setting(0.0, "decoupled weight decay")
+    label_smoothing: float = setting(0.0, "label smoothing of the loss")
+    schedule: str = setting("plateau", "learning-rate schedule", choices=("plateau", "cosine"))
+    patience: int = setting(5, "plateau epochs before the rate decays")
+    decay_factor: float = setting(0.1, "rate multiplier on a plateau")
+    # Fractions too: a 3-epoch run wants a warm-up of part of an epoch.
+    warmup_epochs: float = setting(0, "linear warm-up for cosine, in epochs, fractions too")
+    batch_size: int = setting(100, "images per training step")
+    epochs: int = setting(60, "epochs to train")
     # A time budget in minutes in place of epochs: train.py measures this machine's speed and
     # saves the epochs it affords here as the run's epochs (training.budget).
-    budget_minutes: float | None = None
-    early_stop: int = 0
+    budget_minutes: float | None = setting(
+        None, "in place of --epochs: as many epochs as fit M minutes on this machine, measured "
+        "on the run's first steps and saved as its epochs", metavar="M")
+    early_stop: int = setting(0, "stop after N epochs without a better val accuracy, 0 for never",
+                              metavar="N")
     # Data.
-    augment: bool = True
-    translate: int = 4
-    flip: bool = True
-    cutout: int = 0
-    val_size: int = 5000
-    limit: int | None = None
-    data_dir: str | None = None
-    seed: int = 0
+    augment: bool = setting(True, "no translation, flips or Cutout")
+    translate: int = setting(4, "largest random shift in pixels")
+    flip: bool = setting(True, "no random horizontal flips")
+    cutout: int = setting(0, "side of the random square Cutout zeroes, 0 for none")
+    val_size: int = setting(5000, "last N training images for validation", metavar="N")
+    limit: int | None = setting(None, "train on the first N training images only (smoke runs)",
+                                metavar="N")
+    data_dir: str | None = setting(None, "CIFAR-10 folder or tar.gz (default: $CIFAR10_DIR, "
+                                   "else the Keras download)")
+    seed: int = setting(0, "seed of the weights, shuffles and augmentation")
     # Speed and scale.
-    precision: str = "auto"
-    xla: bool = False
-    strategy: str = "auto"
+    precision: str = setting("auto", "auto: bf16 on CPUs with AVX512-BF16/AMX, fp16 on GPUs, "
+                             "else fp32", choices=("auto", "fp32", "bf16", "fp16"))
+    xla: bool = setting(False, "compile the training step with XLA")
+    strategy: str = setting("auto", "tf.distribute strategy (auto: mirrored over several GPUs, "
+                            "multiworker with TF_CONFIG)",
+                            choices=("auto", "mirrored", "multiworker"))
     # TensorBoard event files (training.tensorboard), with CONV1's filters as an image every N
-    # epochs and at the last; 0 writes none.
-    tensorboard: int = 5
+    # epochs and at the last; 0 writes none. On by default: they cost milliseconds and kB an
+    # epoch.
+    tensorboard: int = setting(5, "TensorBoard event files in RUN/tensorboard/, with CONV1's "
+                               "filters every N epochs, 0 for none; viewing them needs `pip "
+                               "install tensorboard`", metavar="N")
 
     def __post_init__(self) -> None:
         problem = next((message for message in _problems(self) if message), None)
@@ -104,9 +145,9 @@ def read_saved(path: Path) -> dict[str, Any]:
 IMAGE_SIZE = 32
 # What --resume may change; every other setting is the run's own (its config.json).
 RESUMABLE_CHANGES = ("epochs", "data_dir")
-CHOICES = {"batchnorm": ("output", "all", "none"), "optimizer": ("adam", "adamw", "sgd", "rmsprop"),
-           "schedule": ("plateau", "cosine"), "precision": ("auto", "fp32", "bf16", "fp16"),
-           "strategy": ("auto", "mirrored", "multiworker")}
+# The fields that take one of a few values, and those values (the fields' own).
+CHOICES = {f.name: f.metadata["choices"] for f in dataclasses.fields(Config)
+           if "choices" in f.metadata}
 
 
 def _between(config: Config, name: str, low: float, high: float, closed: str = "[)") -> str | None:
@@ -155,8 +196,6 @@ def _problems(config: Config):
     for name, choices in CHOICES.items():
         if getattr(config, name) not in choices:
             yield f"{name} must be one of {', '.join(choices)}, not {getattr(config, name)!r}"
-    if config.preset not in PRESETS:
-        yield f"preset must be one of {', '.join(sorted(PRESETS))}, not {config.preset!r}"
     yield _between(config, "conv_dropout", 0, 1)
     yield _between(config, "fc_dropout", 0, 1)
     yield _between(config, "learning_rate", 0, float("inf"), "(]")
@@ -177,24 +216,3 @@ def _problems(config: Config):
     if config.schedule == "cosine" and config.warmup_epochs >= config.epochs:
         yield (f"warmup_epochs ({config.warmup_epochs:g}) must be fewer than epochs "
                f"({config.epochs}): shorten the warm-up or train longer")
-
-
-# Named recipes. "report" is the report's settings. "tuned" keeps the same network and parameter
-# count and changes only the recipe: AdamW with decoupled weight decay, warm-up then cosine decay,
-# label smoothing, weaker dropout (0.1 after the conv blocks, 0.3 after the FC layers; the report's
-# 0.5 after every conv block left the network underfitting: 83.3% against 87.5% best validation
-# accuracy in the same 70-80 epochs), Cutout 16 in place of the conv dropout it lowers (with 0.2
-# conv dropout and Cutout the network underfit: 86.9% train against 88.3% val) and a longer
-# schedule. "budget" is the recipe for a budget of a few epochs, --epochs N (default 20) or
-# --budget-minutes M: a warm-up of one epoch, then cosine decay to zero at the last step of epoch
-# N. Within 10-20 epochs the network underfits with the regularization that pays over 150, so it
-# has less of it (chosen on validation accuracy: logs/reference/budget-10/README.md).
-PRESETS: dict[str, dict[str, Any]] = {
-    "report": {},
-    "tuned": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05,
-              "label_smoothing": 0.1, "schedule": "cosine", "warmup_epochs": 3, "conv_dropout": 0.1,
-              "fc_dropout": 0.3, "cutout": 16, "epochs": 150},
-    "budget": {"optimizer": "adamw", "learning_rate": 2e-3, "weight_decay": 0.05,
-               "label_smoothing": 0.1, "schedule": "cosine", "warmup_epochs": 1,
-               "conv_dropout": 0.0, "fc_dropout": 0.0, "translate": 4, "epochs": 20},
-}

@@ -9,10 +9,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models.config import Config
+from models.config import CHOICES, Config
 from models.dropout import Dropout
-
-BATCHNORM_CHOICES = ("output", "all", "none")
 
 # Per-channel mean and standard deviation of the CIFAR-10 training set (0-255 scale). Input
 # standardization is a layer of the model, so every script that feeds it raw pixels sees exactly
@@ -46,8 +44,8 @@ def build_model(batchnorm: str = "output", conv_dropout: float = 0.5, fc_dropout
     "all" (also after every conv layer, for the report's Task V experiment) or "none".
     conv_dropout / fc_dropout: rates after every conv(+pool) block / after FC1 and FC2.
     """
-    if batchnorm not in BATCHNORM_CHOICES:
-        raise ValueError(f"batchnorm must be one of {BATCHNORM_CHOICES}, not {batchnorm!r}")
+    if batchnorm not in CHOICES["batchnorm"]:
+        raise ValueError(f"batchnorm must be one of {CHOICES['batchnorm']}, not {batchnorm!r}")
     inputs = keras.Input(shape=(32, 32, 3), name="input")
     scale = [1.0 / s for s in CIFAR10_STD]
     x = layers.Rescaling(scale=scale,

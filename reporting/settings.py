@@ -8,6 +8,7 @@ shown: a cosine run has no patience, and only SGD takes a momentum.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -98,7 +99,17 @@ SETTINGS = (
 )
 
 
+# Where the data copy lies and whether the run wrote TensorBoard event files: not the recipe's.
+NOT_RECIPE = ("data_dir", "tensorboard")
+
+
 def settings_rows(config: Config) -> list[list[str]]:
-    """The table's rows for one run: [name, value]."""
-    return [[s.name, s.value(config)] for s in SETTINGS if s.shown(config)]
+    """The table's rows for one run: [name, value]. A field no row above says (a setting added
+    since) is shown by its flag's help and its value wherever it differs from its default."""
+    rows = [[s.name, s.value(config)] for s in SETTINGS if s.shown(config)]
+    said = {f for s in SETTINGS for f in s.fields} | set(NOT_RECIPE)
+    defaults = type(config)()
+    return rows + [[f.metadata["help"], str(getattr(config, f.name))]
+                   for f in dataclasses.fields(config) if f.name not in said
+                   and getattr(config, f.name) != getattr(defaults, f.name)]
 
