@@ -7,7 +7,7 @@ where the maximum is and the input patch that unit sees, its receptive field com
 network's own layers (26x26 pixels for CONV4, drawn with grey where it reaches past the image
 border). --count neurons are chosen automatically by class purity (the share of their top-k
 images that belong to one class, ties broken by activation, at most three per class), or by
-hand with --neurons. The method is analysis.neurons.
+hand with --neurons. The method is analysis.neuron_figures.
 
     python neurons.py --run report --data-dir ../shared/data/cifar-10-jpeg
     python neurons.py --run report --layer CONV3 --neurons 3,17,40 --k 9
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow
-    from analysis.neurons import neuron_figures
+    from analysis.neuron_figures import neuron_figures
 
     paths = neuron_figures(args.run, flags.output_folder(args), **flags.run_options(args),
                            **flags.neuron_options(args), progress=True)

@@ -32,7 +32,7 @@ import cli
 import reporting
 import runs
 from cli.args import at_least, parser
-from reporting.seeds import BUDGET_SEEDS, seeds_folder
+from reporting.seed_summary import BUDGET_SEEDS, report_seeds
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out) if args.out else runs.find_run(args.runs[0]) / "report"
     pages = reporting.build_report(args.runs, out, featured=args.featured, data_dir=args.data_dir,
                          batch_size=args.batch_size, analyses=not args.no_analyses,
-                         seeds=seeds_folder(args.seeds))
+                         seeds=report_seeds(args.seeds))
     for kind in ("html", "markdown"):
         print(f"{kind}: {pages[kind]}")
     missing = json.loads(pages["json"].read_text())["missing"]

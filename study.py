@@ -26,7 +26,7 @@ from collections.abc import Callable
 import cli
 from cli.args import parser
 from models.config import PRESETS, Config
-from reporting.seeds import summarize, summary_markdown, write_summary
+from reporting.seed_summary import summarize, summary_markdown, write_summary
 from training.seeds import (
     DEFAULT_SEEDS,
     finished_folders,

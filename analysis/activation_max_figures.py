@@ -1,6 +1,6 @@
 """What a unit wants, beside what excites it in the data: activation maximization
 (analysis.activation_max) of chosen channels of a conv or pool layer, next to each channel's
-top-k real patches (analysis.neurons).
+top-k real patches (analysis.neuron_figures).
 
 The channels are chosen by analysis.selection (by hand, or the purest by class among their top-k
 images), from the top-k images of every channel over the first images of a split. For the layer
@@ -28,7 +28,7 @@ from analysis.activation_max import LEARNING_RATE, maximize
 from analysis.activations import class_purity, layer_model
 from analysis.choices import JITTER, STEPS
 from analysis.figures import DPI, Cell, grid_figure, save_figure
-from analysis.neurons import CELL, neuron_patches
+from analysis.neuron_figures import CELL, neuron_patches
 from analysis.receptive_field import receptive_field
 from analysis.selection import probe_neurons
 from data import CLASS_NAMES

@@ -25,7 +25,7 @@ from reporting.explanations import (
     sanity_table,
 )
 from reporting.pages import Block, Figure, Missing, Section, Text
-from reporting.runs import Run
+from reporting.run_records import RunRecord
 from runs import WEIGHTS, RunError
 
 # Errors that say in one line what is wrong; any other is a bug, quoted with its type.
@@ -57,8 +57,8 @@ class Analysis:
 ANALYSES = (
     Analysis("Task VI: the CONV1 filters", "analysis.filters", "filter_figures",
              "visualize_filters.py", "visualize_filters", needs_data=False),
-    Analysis("Task VII: interesting neurons", "analysis.neurons", "neuron_figures", "neurons.py",
-             "neurons", needs_data=True),
+    Analysis("Task VII: interesting neurons", "analysis.neuron_figures", "neuron_figures",
+             "neurons.py", "neurons", needs_data=True),
     Analysis("Task VII: guided backpropagation", "analysis.guided_figures", "guided_figures",
              "guided_backprop.py", "guided_backprop", needs_data=True),
     Analysis("Explanations: Grad-CAM and Guided Grad-CAM", "analysis.gradcam_figures",
@@ -72,7 +72,7 @@ ANALYSES = (
 )
 
 
-def analysis_section(analysis: Analysis, featured: Run, figures: Path, *,
+def analysis_section(analysis: Analysis, featured: RunRecord, figures: Path, *,
                      data_dir: str | None, skip: bool) -> Section:
     """The analysis's figures of the featured run's best weights, into figures/FOLDER/."""
     title = analysis.title

@@ -12,7 +12,7 @@ from evaluation import evaluate_run
 from reporting.analyses import ANALYSES, analysis_section
 from reporting.comparisons import COMPARISONS, members
 from reporting.pages import Missing, Section, Table, to_html, to_markdown
-from reporting.runs import Run, distinct, load_run, run_numbers
+from reporting.run_records import RunRecord, distinct, load_run, run_numbers
 from reporting.sections import (
     best_section,
     curve_section,
@@ -25,7 +25,7 @@ from reporting.sections import (
 from runs import WEIGHTS, RunError, atomic_write_text
 
 
-def evaluate_main(main: Run, data_dir: str | None, batch_size: int) -> None:
+def evaluate_main(main: RunRecord, data_dir: str | None, batch_size: int) -> None:
     """evaluate.py's numbers for the main run when its JSON is absent but weights and data are
     there; otherwise the page says why they are missing."""
     if main.evaluation or not data_dir:
@@ -41,7 +41,7 @@ def evaluate_main(main: Run, data_dir: str | None, batch_size: int) -> None:
         print(f"warning: {main.evaluation_missing}", file=sys.stderr)
 
 
-def featured_run(arg: str | None, runs: list[Run]) -> Run:
+def featured_run(arg: str | None, runs: list[RunRecord]) -> RunRecord:
     """The run whose weights the analyses use: the one named (one of the runs given, or another
     one, loaded), else the main run."""
     if arg is None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from models.config import Config
-from reporting.runs import Run
+from reporting.run_records import RunRecord
 from training.studies import STUDIES, Study, Variant
 
 # Settings that do not change what a run learns; runs differing only in these still compare.
@@ -73,11 +73,11 @@ def variant(comparison: Comparison, config: Config) -> Variant | None:
     return next((v for v in comparison.variants if v.matches(config)), None)
 
 
-def members(comparison: Comparison, runs: list[Run]) -> list[tuple[Variant, Run]]:
+def members(comparison: Comparison, runs: list[RunRecord]) -> list[tuple[Variant, RunRecord]]:
     """The largest set of runs whose configs differ only in the fields the comparison varies,
     one per variant (the first run given wins a duplicate), in legend order; [] if under two."""
     order = {v.name: i for i, v in enumerate(comparison.variants)}
-    groups: dict[str, dict[str, tuple[Variant, Run]]] = {}
+    groups: dict[str, dict[str, tuple[Variant, RunRecord]]] = {}
     for run in runs:
         found = variant(comparison, run.config) if run.has_config else None
         if found is None:

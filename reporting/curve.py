@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import runs
-from reporting.seeds import percent, seed_runs, spread
+from reporting.seed_summary import percent, seed_runs, spread
 
 BUDGET_FOLDER = re.compile(r"budget-(\d+)")
 

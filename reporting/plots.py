@@ -11,7 +11,7 @@ from matplotlib.ticker import MaxNLocator
 from analysis.figures import save_figure
 from reporting.comparisons import Comparison
 from reporting.pages import Figure, loss, percent
-from reporting.runs import Run, run_numbers
+from reporting.run_records import RunRecord, run_numbers
 from reporting.timing import cumulative_minutes, threshold_name
 from training.studies import Variant
 
@@ -37,7 +37,7 @@ def save_plot(fig: MplFigure, figures: Path, stem: str, caption: str) -> Figure:
     return Figure(png, caption, pdf)
 
 
-def plot_curves(run: Run, metric: str, figures: Path) -> Figure:
+def plot_curves(run: RunRecord, metric: str, figures: Path) -> Figure:
     """Task I: train, validation and test curves of one metric, the best validation epoch
     marked."""
     epochs, best = run.column("epoch"), run.best
@@ -71,7 +71,7 @@ def plot_curves(run: Run, metric: str, figures: Path) -> Figure:
     return save_plot(fig, figures, f"task1-{metric}", caption)
 
 
-def plot_study(comparison: Comparison, members: list[tuple[Variant, Run]], split: str,
+def plot_study(comparison: Comparison, members: list[tuple[Variant, RunRecord]], split: str,
                figures: Path) -> Figure:
     """One split of a study: loss and accuracy per epoch of every configuration, overlaid."""
     fig = MplFigure(figsize=(11, 4.5), layout="constrained")
@@ -93,7 +93,8 @@ def plot_study(comparison: Comparison, members: list[tuple[Variant, Run]], split
                      study_caption(comparison, members, split))
 
 
-def study_caption(comparison: Comparison, members: list[tuple[Variant, Run]], split: str) -> str:
+def study_caption(comparison: Comparison, members: list[tuple[Variant, RunRecord]],
+                  split: str) -> str:
     """What the overlay shows, and the numbers of each line that the split is about."""
     what = (f"{comparison.title.split(': ')[-1].capitalize()}: {SPLITS[split]} loss and accuracy "
             f"per epoch. ")
@@ -109,7 +110,7 @@ def study_caption(comparison: Comparison, members: list[tuple[Variant, Run]], sp
         f"{v.label} {percent(run.best['test_accuracy'])}" for v, run in members) + "."
 
 
-def plot_minutes(named: list[tuple[str, Run]], thresholds: tuple[float, ...],
+def plot_minutes(named: list[tuple[str, RunRecord]], thresholds: tuple[float, ...],
                  figures: Path) -> Figure:
     """Test accuracy against the minutes of training (history.csv's seconds, summed), the
     thresholds marked: what a user waits for each accuracy, whatever an epoch costs."""

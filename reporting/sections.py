@@ -13,14 +13,15 @@ from reporting.comparisons import Comparison, describe, members
 from reporting.curve import budget_points, curve_rows
 from reporting.pages import Missing, Section, Table, Text, loss, markdown_blocks, percent
 from reporting.plots import SPLITS, plot_budgets, plot_curves, plot_minutes, plot_study
-from reporting.runs import Run, load_run, run_numbers
-from reporting.seeds import seed_runs
+from reporting.run_records import RunRecord, load_run, run_numbers
+from reporting.seed_summary import seed_runs
 from reporting.settings import settings_rows
 from reporting.timing import THRESHOLDS, minutes_rows, minutes_to_accuracy, threshold_name
 from runs import WEIGHTS
 
 
-def runs_section(runs: list[Run], unfinished: list[Run], featured: Run | None = None) -> Section:
+def runs_section(runs: list[RunRecord], unfinished: list[RunRecord],
+                 featured: RunRecord | None = None) -> Section:
     header = ["run", "configuration", "epochs", "best epoch", "best val accuracy",
               "test accuracy at best epoch", "evaluate.py test accuracy", "minutes"]
     rows = []
@@ -39,7 +40,7 @@ def runs_section(runs: list[Run], unfinished: list[Run], featured: Run | None = 
     return Section("Runs", [text, Table(header, rows), *missing])
 
 
-def analyses_text(main: Run, featured: Run | None) -> str:
+def analyses_text(main: RunRecord, featured: RunRecord | None) -> str:
     if featured is None or featured is main:
         return ("The analyses (Tasks VI and VII, and the explanations) use the main run's best "
                 "weights.")
@@ -48,12 +49,12 @@ def analyses_text(main: Run, featured: Run | None) -> str:
             f"({featured.arg}).")
 
 
-def curves_section(main: Run, figures: Path) -> Section:
+def curves_section(main: RunRecord, figures: Path) -> Section:
     return Section("Task I: learning curves", [plot_curves(main, "loss", figures),
                                                plot_curves(main, "accuracy", figures)])
 
 
-def best_section(main: Run) -> Section:
+def best_section(main: RunRecord) -> Section:
     """Task II's test accuracy of the best-on-validation weights, Task III's settings."""
     n = run_numbers(main)
     weights = WEIGHTS["best"]
@@ -86,14 +87,14 @@ def per_class_table(per_class: dict | list) -> Table:
                  [[name, percent(value)] for name, value in items])
 
 
-def summary_section(main: Run) -> Section:
+def summary_section(main: RunRecord) -> Section:
     """Task IV: models.summary's table (layers, shapes, parameters, totals) of the main run's
     network."""
     return Section("Task IV: the network",
                    markdown_blocks(summary_markdown(build_from_config(main.config))))
 
 
-def study_section(comparison: Comparison, runs: list[Run], figures: Path) -> Section:
+def study_section(comparison: Comparison, runs: list[RunRecord], figures: Path) -> Section:
     """A study's table and its three overlays (train, validation, test), or what is missing."""
     found = members(comparison, runs)
     if not found:
@@ -116,7 +117,7 @@ def study_section(comparison: Comparison, runs: list[Run], figures: Path) -> Sec
     return Section(comparison.title, [*blocks, Table(header, rows), *plots])
 
 
-def minutes_section(shown: list[Run], seeds: Path, figures: Path) -> Section:
+def minutes_section(shown: list[RunRecord], seeds: Path, figures: Path) -> Section:
     """Minutes to each test accuracy threshold of the runs shown (the main and featured runs:
     the recipes the seeds are set against) and of the seed runs of a seeds study (study.py
     seeds), as a table and a figure."""
@@ -139,7 +140,7 @@ def minutes_section(shown: list[Run], seeds: Path, figures: Path) -> Section:
                    {"minutes_to_test_accuracy": numbers})
 
 
-def curve_section(shown: list[Run], folder: Path, figures: Path) -> Section:
+def curve_section(shown: list[RunRecord], folder: Path, figures: Path) -> Section:
     """The budget recipe's test accuracy at each budget-N run (or seeds study) in folder, beside
     the runs shown at the same epochs of their own schedules, as a table and a figure."""
     points = budget_points(folder)

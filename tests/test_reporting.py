@@ -23,12 +23,11 @@ from analysis import AnalysisError
 from analysis.sanity import SanityCheck, Stage
 from analysis.sanity_figures import summary as sanity_summary
 from models.config import Config
-from reporting import build_report
-from reporting import seeds as reporting_seeds
+from reporting import build_report, seed_summary
 from reporting.analyses import analysis_caption
 from reporting.comparisons import COMPARISONS, describe, members
 from reporting.explanations import sanity_reading
-from reporting.runs import Run
+from reporting.run_records import RunRecord
 from reporting.settings import SETTINGS, settings_rows
 from runs import RunError
 
@@ -127,7 +126,7 @@ def fake_analyses(monkeypatch, calls: list) -> None:
 
     monkeypatch.setitem(sys.modules, "analysis.filters",
                         types.SimpleNamespace(filter_figures=filters))
-    monkeypatch.setitem(sys.modules, "analysis.neurons",
+    monkeypatch.setitem(sys.modules, "analysis.neuron_figures",
                         types.SimpleNamespace(neuron_figures=neurons))
     monkeypatch.setitem(sys.modules, "analysis.guided_figures", None)  # import fails
     for module in EXPLANATIONS:
@@ -273,10 +272,10 @@ def test_rebuilding_gives_the_same_files_and_a_run_without_weights_gets_curves(r
     assert "killed" not in [row["run"] for row in table(markdown, "run")]
 
 
-def run(name: str, **settings) -> Run:
+def run(name: str, **settings) -> RunRecord:
     """A run the report knows only by its Config; the copy it trained on differs per run."""
     config = Config(**{"epochs": 30, "data_dir": f"/copy/{name}", **settings})
-    return Run(name, Path(name), config, True, [])
+    return RunRecord(name, Path(name), config, True, [])
 
 
 def test_study_runs_are_recognised_from_config():
@@ -292,7 +291,7 @@ def test_study_runs_are_recognised_from_config():
         ("RMSprop (lr 0.001)", "rms")]
     assert members(bn_figure, given[:3]) == []
     # A run without config.json is never taken for a study's run.
-    no_config = Run("a", Path("a"), Config(epochs=30, batchnorm="none"), False, [])
+    no_config = RunRecord("a", Path("a"), Config(epochs=30, batchnorm="none"), False, [])
     assert members(bn_figure, [no_config, run("b")]) == []
     assert len(members(bn_figure, [run("a", batchnorm="none"), run("b")])) == 2
 
@@ -790,15 +789,15 @@ def test_the_minutes_section_only_with_a_seeds_folder(runs, tmp_path, monkeypatc
         "why": "no seed-N run folder with a finished epoch",
         "command": f"python study.py seeds --preset PRESET --out {tmp_path / 'empty'}"}
     # report.py's --seeds: the folder given, else the published budget seeds where they exist.
-    monkeypatch.setattr(reporting_seeds, "BUDGET_SEEDS", tmp_path / "published")
-    assert reporting_seeds.seeds_folder(None) is None
+    monkeypatch.setattr(seed_summary, "BUDGET_SEEDS", tmp_path / "published")
+    assert seed_summary.report_seeds(None) is None
     seeds_folder_of_two(tmp_path / "published")
-    assert reporting_seeds.seeds_folder(None) == tmp_path / "published"
-    assert reporting_seeds.seeds_folder(str(tmp_path / "empty")) == tmp_path / "empty"
+    assert seed_summary.report_seeds(None) == tmp_path / "published"
+    assert seed_summary.report_seeds(str(tmp_path / "empty")) == tmp_path / "empty"
     with pytest.raises(RunError, match="no run folder 'nowhere'"):
-        reporting_seeds.seeds_folder("nowhere")
+        seed_summary.report_seeds("nowhere")
     monkeypatch.chdir(tmp_path)  # inside the working folder: named as a user would type it
-    assert reporting_seeds.seeds_folder(None) == Path("published")
+    assert seed_summary.report_seeds(None) == Path("published")
 
 
 def test_a_run_given_twice_is_one_row_and_runs_of_one_name_are_told_apart(runs, tmp_path):
@@ -812,7 +811,7 @@ def test_a_run_given_twice_is_one_row_and_runs_of_one_name_are_told_apart(runs, 
 
 def test_a_long_run_name_is_shortened_in_figures_but_not_in_the_tables(tmp_path, monkeypatch):
     from reporting import plots
-    from reporting.runs import load_run
+    from reporting.run_records import load_run
 
     name = "r" * 100 + "-end"
     run = load_run(str(make_run(tmp_path / name, Config(epochs=EPOCHS))))

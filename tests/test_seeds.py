@@ -1,6 +1,6 @@
-"""The seeds study (training.seeds, study.py seeds), its summary (reporting.seeds) and minutes to
-accuracy (reporting.timing): exact numbers on hand-written history.csv files, the plan on fake
-run folders, and study.py seeds end to end on the tiny data."""
+"""The seeds study (training.seeds, study.py seeds), its summary (reporting.seed_summary) and
+minutes to accuracy (reporting.timing): exact numbers on hand-written history.csv files, the
+plan on fake run folders, and study.py seeds end to end on the tiny data."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from conftest import run_script, write_evaluation
 
 import runs
 from models.config import Config, ConfigError
-from reporting.seeds import seed_runs, spread, summarize, summary_markdown, write_summary
+from reporting.seed_summary import seed_runs, spread, summarize, summary_markdown, write_summary
 from reporting.timing import cumulative_minutes, minutes_table, minutes_to_accuracy
 from training.seeds import finished_folders, parse_seeds, plan_seeds
 

@@ -13,7 +13,7 @@ EVALUATION = runs.eval_json(Path(), "best", "test")  # evaluate.py's numbers for
 
 
 @dataclass
-class Run:
+class RunRecord:
     arg: str  # as given on the command line: the pages quote it in the commands they suggest
     folder: Path
     config: Config  # Config() where the folder has no config.json
@@ -43,7 +43,7 @@ class Run:
         return "python " + runtime.get("command", f"train.py --run {self.name}")
 
 
-def load_run(arg: str) -> Run:
+def load_run(arg: str) -> RunRecord:
     """The run folder named or given by arg; a folder with neither config.json nor history.csv
     is not a run."""
     folder = runs.find_run(arg)
@@ -51,7 +51,7 @@ def load_run(arg: str) -> Run:
     if config is None and not (folder / runs.HISTORY).exists():
         raise runs.RunError(f"{folder} is not a run folder: it has neither {runs.CONFIG} nor "
                             f"{runs.HISTORY}")
-    run = Run(arg, folder, config or Config(), config is not None, runs.read_history(folder))
+    run = RunRecord(arg, folder, config or Config(), config is not None, runs.read_history(folder))
     try:
         run.evaluation = runs.read_evaluation(folder)
     except runs.RunError as error:  # quoted nowhere; with --data-dir, evaluated again
@@ -59,7 +59,7 @@ def load_run(arg: str) -> Run:
     return run
 
 
-def distinct(given: list[Run]) -> list[Run]:
+def distinct(given: list[RunRecord]) -> list[RunRecord]:
     """The runs with each folder once (the first time it is given), and runs whose folders share
     a name shown with their parent folder's too ("seeds-a/seed-0"), so no two rows look alike."""
     runs, seen = [], set()
@@ -74,7 +74,7 @@ def distinct(given: list[Run]) -> list[Run]:
     return runs
 
 
-def run_numbers(run: Run) -> dict:
+def run_numbers(run: RunRecord) -> dict:
     """The numbers the tables and captions quote, straight from history.csv (and evaluate.py)."""
     best = run.best
     numbers = {"run": run.name, "folder": run.arg, "epochs": len(run.history),

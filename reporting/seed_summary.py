@@ -121,7 +121,7 @@ def seed_runs(folder: Path) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
-def seeds_folder(arg: str | None) -> Path | None:
+def report_seeds(arg: str | None) -> Path | None:
     """report.py's --seeds: the folder given (it must exist), else the published budget seeds
     where they exist, else None (the report then has no minutes section). The published seeds
     are named relative to the working folder where they lie inside it, as a user types them, so

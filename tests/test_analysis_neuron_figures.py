@@ -1,4 +1,4 @@
-"""analysis.neurons (Task VII): the top-k patches of interesting neurons, their figures and
+"""analysis.neuron_figures (Task VII): the top-k patches of interesting neurons, their figures and
 tables; and neurons.py."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import runs
 from analysis import AnalysisError
 from analysis.activations import TopActivations, layer_model
 from analysis.inputs import load_images
-from analysis.neurons import PAD, class_neurons, neuron_figures, neuron_patches
+from analysis.neuron_figures import PAD, class_neurons, neuron_figures, neuron_patches
 from analysis.receptive_field import ReceptiveField, field_box, receptive_field
 
 PNG = b"\x89PNG\r\n\x1a\n"
