@@ -24,19 +24,23 @@ import sys
 from collections.abc import Callable
 
 import cli
+import cli.args
+import evaluation
+import runs
 from cli.args import parser
+from cli.training import run_in_child
 from models.config import PRESETS, Config
 from reporting.seed_summary import summarize, summary_markdown, write_summary
 from training.seeds import (
     DEFAULT_SEEDS,
+    evaluate_seed,
     finished_folders,
     parse_seeds,
     plan_seeds,
-    run_seed_step,
     seeds_folder,
 )
 from training.studies import STUDIES
-from training.study_plan import Step, best_line, plan_study, run_step
+from training.study_plan import Step, best_line, plan_study
 
 
 def add_common(p: argparse.ArgumentParser, epochs: str, out: str) -> None:
@@ -73,7 +77,26 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return p.parse_args(argv), extra
 
 
-def run_steps(steps: list[Step], dry_run: bool, run: Callable[[Step], None] = run_step) -> None:
+def train_step(step: Step) -> None:
+    """A step's train.py run, in a process of its own; a failure is one line."""
+    status = run_in_child(step.argv)
+    if status != 0:
+        raise runs.RunError(f"train.py failed for {step.folder} (exit status {status}); rerun "
+                            f"the same study command to resume from its last finished epoch")
+
+
+def seed_step(step: Step, data_dir: str | None) -> None:
+    """A seeds study's step: a training, or evaluate.py's scoring of the run's best weights."""
+    if step.action != "evaluate":
+        train_step(step)
+        return
+    cli.start_quietly()
+    result, paths = evaluate_seed(step.folder, data_dir)
+    print(evaluation.format_report(result))
+    cli.args.print_written(paths)
+
+
+def run_steps(steps: list[Step], dry_run: bool, run: Callable[[Step], None] = train_step) -> None:
     """Each step's line and command, then the command itself (not in a dry run)."""
     for index, step in enumerate(steps, 1):
         variant = step.variant
@@ -82,7 +105,8 @@ def run_steps(steps: list[Step], dry_run: bool, run: Callable[[Step], None] = ru
         print(header + (f", {step.note}" if step.note else ""), flush=True)
         if step.action == "skip":
             continue
-        print(shlex.join(step.command), flush=True)
+        script = "evaluate.py" if step.action == "evaluate" else "train.py"
+        print(shlex.join(["python", script, *step.argv]), flush=True)
         if not dry_run:
             run(step)
 
@@ -106,7 +130,7 @@ def seeds_main(args: argparse.Namespace, extra: list[str]) -> None:
     else:
         steps = plan_seeds(args.preset, seeds, epochs=args.epochs, data_dir=args.data_dir,
                            out=args.out, extra=extra)
-        run_steps(steps, args.dry_run, run_seed_step)
+        run_steps(steps, args.dry_run, lambda step: seed_step(step, args.data_dir))
         if args.dry_run:
             return
         folders = [step.folder for step in steps if step.action != "evaluate"]

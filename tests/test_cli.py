@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import train
 from cli.args import Parser, add_config_flags
+from cli.training import make_parser
 from models.config import Config, setting
 from reporting.settings import settings_rows
 
@@ -15,7 +15,7 @@ NOT_FIELDS = {"help", "run", "out", "resume", "dropout", "cpu_devices", "verbose
 
 
 def test_every_config_field_is_a_train_py_flag_and_every_flag_a_field():
-    flags = {action.dest for action in train.make_parser()._actions}
+    flags = {action.dest for action in make_parser()._actions}
     assert flags - NOT_FIELDS == {f.name for f in dataclasses.fields(Config)}
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import shlex
-import sys
 import zipfile
 from pathlib import Path
 
@@ -175,17 +174,17 @@ def test_the_plan_trains_then_evaluates_each_seed(tmp_path):
     steps = plan_seeds("tuned", [3, 0], data_dir="D", out=tmp_path, extra=["--limit", "500"])
     assert [(s.action, s.folder.name) for s in steps] == [
         ("train", "seed-3"), ("evaluate", "seed-3"), ("train", "seed-0"), ("evaluate", "seed-0")]
-    assert steps[0].command == [sys.executable, "train.py", "--run", "seed-3", "--out",
-                                str(tmp_path), "--preset", "tuned", "--epochs", "150", "--seed",
-                                "3", "--data-dir", "D", "--limit", "500"]
-    assert steps[1].command == [sys.executable, "evaluate.py", "--run", str(tmp_path / "seed-3"),
-                                "--which", "best", "--data-dir", "D"]
+    assert steps[0].argv == ["--run", "seed-3", "--out", str(tmp_path), "--preset", "tuned",
+                             "--epochs", "150", "--seed", "3", "--data-dir", "D", "--limit",
+                             "500"]
+    assert steps[1].argv == ["--run", str(tmp_path / "seed-3"), "--which", "best", "--data-dir",
+                             "D"]
     assert steps[0].variant.label == "tuned seed 3"
     default = plan_seeds("report", [0])
     assert default[0].folder == runs.LOGS / "seeds-report" / "seed-0"
-    assert flag(default[0].command, "--epochs") == str(Config().epochs)
-    assert "--data-dir" not in default[1].command
-    assert flag(plan_seeds("report", [0], epochs=2, out=tmp_path)[0].command, "--epochs") == "2"
+    assert flag(default[0].argv, "--epochs") == str(Config().epochs)
+    assert "--data-dir" not in default[1].argv
+    assert flag(plan_seeds("report", [0], epochs=2, out=tmp_path)[0].argv, "--epochs") == "2"
 
 
 def test_finished_seeds_are_skipped_interrupted_ones_resumed(tmp_path):
@@ -197,10 +196,9 @@ def test_finished_seeds_are_skipped_interrupted_ones_resumed(tmp_path):
     assert [(s.action, s.folder.name) for s in steps] == [
         ("skip", "seed-0"), ("skip", "seed-1"), ("evaluate", "seed-1"), ("resume", "seed-2"),
         ("evaluate", "seed-2")]  # the resumed run's old evaluation is stale
-    assert steps[0].note == "finished (4 of 4 epochs)" and steps[0].command == []
-    assert steps[3].command == [sys.executable, "train.py", "--run", "seed-2", "--out",
-                                str(tmp_path), "--resume", "--epochs", "4", "--limit", "500",
-                                "--verbose", "0"]
+    assert steps[0].note == "finished (4 of 4 epochs)" and steps[0].argv == []
+    assert steps[3].argv == ["--run", "seed-2", "--out", str(tmp_path), "--resume", "--epochs",
+                             "4", "--limit", "500", "--verbose", "0"]
     assert steps[3].note == "resumes at epoch 3"
 
 
@@ -240,7 +238,7 @@ def test_cli_dry_run_and_one_line_refusals(tmp_path):
                         str(out), "--epochs", "3", "--dry-run", "--", "--limit", "500")
     assert result.returncode == 0, result.stderr[-2000:]
     printed = [shlex.split(line) for line in result.stdout.splitlines()
-               if line.startswith(sys.executable)]
+               if line.startswith("python ")]
     assert [command[1] for command in printed] == ["train.py", "evaluate.py"] * 2
     assert [flag(c, "--seed") for c in printed[::2]] == ["4", "5"]
     assert result.stdout.splitlines()[0] == f"[1/4] report seed 4 (seed-4): train {out}/seed-4"

@@ -4,7 +4,6 @@ skip decisions on fake run folders; and study.py end to end."""
 from __future__ import annotations
 
 import shlex
-import sys
 import zipfile
 from pathlib import Path
 
@@ -29,8 +28,8 @@ def flag(command: list[str], name: str) -> str:
 
 
 def commands(study: str, **options) -> list[list[str]]:
-    """The train.py commands the study would run now (finished runs have none)."""
-    return [step.command for step in plan_study(study, **options) if step.command]
+    """train.py's arguments of the runs the study would train now (finished runs have none)."""
+    return [step.argv for step in plan_study(study, **options) if step.argv]
 
 
 def fake_run(folder: Path, epochs_done: int | None, **settings) -> Path:
@@ -74,7 +73,8 @@ def test_optimizer_study_commands():
     assert [flag(c, "--optimizer") for c in planned] == ["adam", "sgd", "rmsprop"]
     assert [float(flag(c, "--learning-rate")) for c in planned] == [1e-3, 0.01, 1e-3]
     assert flag(planned[1], "--momentum") == "0.9"
-    assert all(c[0] == sys.executable and "--data-dir" not in c for c in planned)
+    assert all(c[:2] == ["--run", name] and "--data-dir" not in c
+               for c, name in zip(planned, ("adam", "sgd", "rmsprop"), strict=True))
 
 
 def test_prefix_and_default_folder():
@@ -91,13 +91,12 @@ def test_finished_runs_are_skipped_and_interrupted_ones_resumed(tmp_path):
     steps = plan_study("bn-dropout", epochs=3, data_dir="D", out=tmp_path,
                        extra=["--limit", "500", "--verbose", "0"])
     assert [s.action for s in steps] == ["skip", "resume", "train", "train"]
-    assert steps[0].command == [] and steps[0].note == "finished (3 of 3 epochs)"
+    assert steps[0].argv == [] and steps[0].note == "finished (3 of 3 epochs)"
     # A resumed run takes the extra flags along, for train.py --resume to check them.
-    assert steps[1].command == [sys.executable, "train.py", "--run", "bn-no-dropout", "--out",
-                                str(tmp_path), "--resume", "--epochs", "3", "--data-dir", "D",
-                                "--limit", "500", "--verbose", "0"]
+    assert steps[1].argv == ["--run", "bn-no-dropout", "--out", str(tmp_path), "--resume",
+                             "--epochs", "3", "--data-dir", "D", "--limit", "500", "--verbose", "0"]
     assert steps[1].note == "resumes at epoch 2"
-    assert flag(steps[2].command, "--batchnorm") == "none" and "--resume" not in steps[2].command
+    assert flag(steps[2].argv, "--batchnorm") == "none" and "--resume" not in steps[2].argv
     planned = commands("bn-dropout", epochs=3, data_dir="D", out=tmp_path)
     assert [flag(c, "--run") for c in planned] == ["bn-no-dropout", "no-bn", "no-bn-no-dropout"]
     # More epochs than a finished run had: it is continued, not skipped.

@@ -8,14 +8,12 @@ the command continues where it stopped, and a folder holding another preset or s
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import runs
 from models.config import PRESETS, Config, ConfigError
 from training.studies import Variant
-from training.study_plan import ROOT, Step, check_same_settings, plan_step, run_step
+from training.study_plan import Step, check_same_settings, plan_step
 
 DEFAULT_SEEDS = "0,1,2"
 ELSEWHERE = "another --out"  # the flag that puts a seeds study's runs into other folders
@@ -48,9 +46,10 @@ def seed_variant(preset: str, seed: int) -> Variant:
     return Variant(f"seed-{seed}", f"{preset} seed {seed}", {"preset": preset})
 
 
-def evaluate_command(folder: Path, data_dir: str | None) -> list[str]:
+def evaluate_arguments(folder: Path, data_dir: str | None) -> list[str]:
+    """evaluate.py's arguments that score a seed run's best weights."""
     data = ["--data-dir", data_dir] if data_dir else []
-    return [sys.executable, "evaluate.py", "--run", str(folder), "--which", "best", *data]
+    return ["--run", str(folder), "--which", "best", *data]
 
 
 def plan_seeds(preset: str, seeds: list[int], *, epochs: int | None = None,
@@ -66,15 +65,24 @@ def plan_seeds(preset: str, seeds: list[int], *, epochs: int | None = None,
     steps = []
     for seed in seeds:
         variant = seed_variant(preset, seed)
-        base = [sys.executable, "train.py", "--run", variant.name, "--out", str(out)]
+        base = ["--run", variant.name, "--out", str(out)]
         step = plan_step(variant, out / variant.name, base=base, epochs=epochs, seed=seed,
                          data_dir=data_dir, extra=list(extra or []), elsewhere=ELSEWHERE)
         steps.append(step)
         # Weights trained now make any earlier evaluation stale.
         if step.action != "skip" or not current_evaluation(step.folder):
             steps.append(Step(variant, step.folder, "evaluate",
-                              evaluate_command(step.folder, data_dir)))
+                              evaluate_arguments(step.folder, data_dir)))
     return steps
+
+
+def evaluate_seed(folder: Path, data_dir: str | None) -> tuple[dict, list[Path]]:
+    """A seed run's best weights scored on the test set as evaluate.py scores them, its JSON and
+    confusion matrix written into RUN/eval/; returns the numbers and the files written."""
+    import evaluation  # Keras: only once a seed is scored
+
+    result = evaluation.evaluate_run(str(folder), which="best", split="test", data_dir=data_dir)
+    return result, evaluation.write_results(result, evaluation.default_json_path(result))
 
 
 def current_evaluation(folder: Path) -> bool:
@@ -83,19 +91,6 @@ def current_evaluation(folder: Path) -> bool:
         return runs.read_evaluation(folder) is not None
     except runs.RunError:
         return False
-
-
-def run_seed_step(step: Step) -> None:
-    """Run a training step (training.study_plan.run_step) or an evaluation, from the project
-    root; a failure is a RunError."""
-    if step.action != "evaluate":
-        run_step(step)
-        return
-    result = subprocess.run(step.command, cwd=ROOT)
-    if result.returncode != 0:
-        raise runs.RunError(f"evaluate.py failed for {step.folder} (exit status "
-                            f"{result.returncode}); rerun the same study command to evaluate it "
-                            f"again")
 
 
 def finished_folders(preset: str, seeds: list[int], out: str | Path | None = None) -> list[Path]:
@@ -108,6 +103,7 @@ def finished_folders(preset: str, seeds: list[int], out: str | Path | None = Non
         if not runs.read_history(folder):
             raise runs.RunError(f"{folder} has no finished epoch in {runs.HISTORY}; run the "
                                 f"command without --summarize-only to train it")
-        check_same_settings(folder, {"preset": preset, "seed": seed}, elsewhere=ELSEWHERE)
+        check_same_settings(folder, {"preset": preset, "seed": seed}, elsewhere=ELSEWHERE,
+                            whole=False)
         folders.append(folder)
     return folders

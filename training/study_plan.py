@@ -1,5 +1,6 @@
 """What a study does now: for each of its variants (training.studies), train it afresh, resume it
-or skip it, decided from the variant's run folder, and the train.py command that does it.
+or skip it, decided from the variant's run folder, and train.py's arguments that do it (study.py
+runs them, each in a process of its own: cli.training.run_in_child).
 
 Every variant trains with the same seed and epochs into OUT/[PREFIX-]NAME. Rerunning a study
 continues where it stopped: a run folder with a checkpoint is resumed and a finished one skipped.
@@ -8,16 +9,12 @@ continues where it stopped: a run folder with a checkpoint is resumed and a fini
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import runs
 from models.config import RESUMABLE_CHANGES, Config, ConfigError
 from training.studies import STUDIES, Variant
-
-ROOT = Path(__file__).resolve().parent.parent  # where train.py is
 
 
 @dataclasses.dataclass
@@ -27,7 +24,7 @@ class Step:
     variant: Variant
     folder: Path
     action: str
-    command: list[str]
+    argv: list[str]  # train.py's arguments (evaluate.py's for an "evaluate" step); [] to skip
     note: str = ""
 
 
@@ -63,17 +60,20 @@ FLAG_FIELDS = {"dropout": ("conv_dropout", "fc_dropout"), "lr": ("learning_rate"
 
 
 def check_same_settings(folder: Path, wanted: dict[str, Any], extra: list[str] = (),
-                        elsewhere: str = "another --out or --prefix") -> None:
+                        elsewhere: str = "another --out or --prefix", *,
+                        whole: bool = True) -> None:
     """A folder holding another recipe must not be resumed as if it were this one: its
     config.json must be the Config that wanted (the variant's settings and seed) makes, but for
     what --resume may change and what the extra flags set (train.py --resume checks those);
-    elsewhere names the flags that put the runs into other folders."""
+    with whole False, only wanted's own fields are compared (a summary, which knows no extra
+    flags). elsewhere names the flags that put the runs into other folders."""
     saved = runs.read_config(folder)
     if saved is None:
         return
     ignored = {*RESUMABLE_CHANGES, *fields_named(list(extra))}
     different = [f"{key}={old!r} (study: {new!r})" for key, (old, new)
-                 in saved.differences(Config.from_settings(wanted)).items() if key not in ignored]
+                 in saved.differences(Config.from_settings(wanted)).items()
+                 if key not in ignored and (whole or key in wanted)]
     if different:
         more = f" and {len(different) - 3} more" if len(different) > 3 else ""
         raise runs.RunError(f"{folder} holds another run ({', '.join(different[:3])}{more}); "
@@ -88,9 +88,9 @@ def plan_step(variant: Variant, folder: Path, *, base: list[str], epochs: int, s
     data = ["--data-dir", data_dir] if data_dir else []
     checkpoint = folder / runs.CHECKPOINT
     if not checkpoint.exists() and not (folder / runs.HISTORY).exists():
-        command = [*base, *settings_flags(variant.settings), "--epochs", str(epochs),
-                   "--seed", str(seed), *data, *extra]
-        return Step(variant, folder, "train", command)
+        argv = [*base, *settings_flags(variant.settings), "--epochs", str(epochs),
+                "--seed", str(seed), *data, *extra]
+        return Step(variant, folder, "train", argv)
     check_same_settings(folder, {**variant.settings, "seed": seed}, extra, elsewhere)
     done = runs.epochs_done(folder)
     if done >= epochs:
@@ -100,15 +100,15 @@ def plan_step(variant: Variant, folder: Path, *, base: list[str], epochs: int, s
                             f"to resume from; pass {elsewhere}, or fewer --epochs")
     # The extra flags go along: train.py --resume refuses one whose value differs from the
     # run's config.json, and accepts the same value.
-    command = [*base, "--resume", "--epochs", str(epochs), *data, *extra]
-    return Step(variant, folder, "resume", command, f"resumes at epoch {done + 1}")
+    argv = [*base, "--resume", "--epochs", str(epochs), *data, *extra]
+    return Step(variant, folder, "resume", argv, f"resumes at epoch {done + 1}")
 
 
 def plan_study(study: str, *, epochs: int | None = None, seed: int = 0,
                data_dir: str | None = None, out: str | Path | None = None, prefix: str = "",
                extra: list[str] | None = None) -> list[Step]:
     """One Step per variant of the study, in the study's order. out defaults to logs/STUDY;
-    extra arguments go to every fresh train.py command as they are."""
+    extra arguments go to every train.py run as they are."""
     if study not in STUDIES:
         raise ConfigError(f"no study {study!r}; choose one of {', '.join(STUDIES)}")
     epochs = Config().epochs if epochs is None else epochs
@@ -118,19 +118,10 @@ def plan_study(study: str, *, epochs: int | None = None, seed: int = 0,
     steps = []
     for variant in STUDIES[study].variants:
         name = f"{prefix}-{variant.name}" if prefix else variant.name
-        base = [sys.executable, "train.py", "--run", name, "--out", str(out)]
+        base = ["--run", name, "--out", str(out)]
         steps.append(plan_step(variant, out / name, base=base, epochs=epochs, seed=seed,
                                data_dir=data_dir, extra=list(extra or [])))
     return steps
-
-
-def run_step(step: Step) -> None:
-    """Run the step's train.py command from the project root; a failure is a RunError."""
-    result = subprocess.run(step.command, cwd=ROOT)
-    if result.returncode != 0:
-        raise runs.RunError(f"train.py failed for {step.folder} (exit status "
-                            f"{result.returncode}); rerun the same study command to resume from "
-                            f"its last finished epoch")
 
 
 def best_line(step: Step) -> str | None:
