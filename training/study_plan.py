@@ -46,17 +46,16 @@ def split_flags(args: list[str]) -> list[list[str]]:
 
 
 def fields_named(extra: list[str]) -> set[str]:
-    """The Config fields that extra train.py flags set: "--no-flip" sets flip, "--dropout" both
-    rates, "--lr" learning_rate; flags of no field (--verbose) name none."""
-    names = set()
-    for group in split_flags(extra):
-        name = group[0].removeprefix("--").removeprefix("no-").replace("-", "_")
-        names |= set(FLAG_FIELDS.get(name, (name,)))
-    return names & {f.name for f in dataclasses.fields(Config)}
-
-
-# train.py's flags that are not a field's name.
-FLAG_FIELDS = {"dropout": ("conv_dropout", "fc_dropout"), "lr": ("learning_rate",)}
+    """The Config fields that extra train.py flags set: "--no-flip" sets flip, "--lr" (an alias,
+    models.config.setting) learning_rate, "--dropout" both rates; flags of no field (--verbose)
+    name none."""
+    by_flag = {"dropout": {"conv_dropout", "fc_dropout"}}
+    for field in dataclasses.fields(Config):
+        for flag in (field.name, *field.metadata.get("aliases", ())):
+            by_flag[flag.removeprefix("--").replace("-", "_")] = {field.name}
+    return set().union(*(by_flag.get(group[0].removeprefix("--").removeprefix("no-")
+                                      .replace("-", "_"), set())
+                         for group in split_flags(extra)))
 
 
 def check_same_settings(folder: Path, wanted: dict[str, Any], extra: list[str] = (),
