@@ -14,12 +14,13 @@ from data.cifar10 import (
 def __getattr__(name: str):
     # The input pipeline imports Keras, so it loads on first use: the data's checks and the
     # split's names cost no TensorFlow start.
-    if name == "make_dataset":
-        from data.pipeline import make_dataset
+    if name in ("Augmentation", "make_dataset"):
+        from data import pipeline
 
-        return make_dataset
+        return getattr(pipeline, name)
     raise AttributeError(f"module 'data' has no attribute {name!r}")
 
 
-__all__ = ["CLASS_NAMES", "SPLITS", "Cifar10", "DataError", "load_cifar10", "make_dataset",
+__all__ = ["CLASS_NAMES", "SPLITS", "Augmentation", "Cifar10", "DataError", "load_cifar10",
+           "make_dataset",
            "select_split", "split_validation"]

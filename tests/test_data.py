@@ -15,7 +15,7 @@ from conftest import make_images, run_script, write_batch
 
 from data import DataError, load_cifar10, make_dataset, split_validation
 from data.cifar10 import CLASS_NAMES, resolve_source
-from data.pipeline import _NumpyBatches
+from data.pipeline import Augmentation, _NumpyBatches
 
 
 def test_folder_gives_channels_last_uint8_images(tiny_cifar):
@@ -179,7 +179,8 @@ def test_evaluation_batches_are_the_images_in_order():
 
 def test_augmentation_translates_and_flips_each_image():
     images, labels = make_images(64, seed=4)
-    batches = list(make_dataset(images, np.array(labels), batch_size=32, training=True, seed=1))
+    batches = list(make_dataset(images, np.array(labels), batch_size=32, training=True,
+                                augmentation=Augmentation(), seed=1))
     assert [len(b[1]) for b in batches] == [32, 32]
     out = np.concatenate([b[0] for b in batches])
     out_labels = np.concatenate([b[1] for b in batches])
@@ -207,7 +208,7 @@ def test_augmentation_is_deterministic_for_a_seed():
     images, labels = make_images(40, seed=5)
     def batches():
         return [b[0] for b in make_dataset(images, np.array(labels), batch_size=20, training=True,
-                                           seed=7)]
+                                           augmentation=Augmentation(), seed=7)]
 
     first, again = batches(), batches()
     np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
@@ -217,7 +218,8 @@ def test_augmentation_is_deterministic_for_a_seed():
 def test_cutout_zeroes_one_clipped_square_per_image(numpy_path):
     images, _ = make_images(64, seed=8)
     images = np.maximum(images, 1)  # so that every zero in the output is Cutout's
-    options = dict(training=True, augment=True, translate=0, flip=False, cutout=8, seed=3)
+    options = dict(training=True, augmentation=Augmentation(translate=0, flip=False, cutout=8),
+                   seed=3)
     if numpy_path:
         numpy_batches = _NumpyBatches(images, np.arange(64), 32, **options)
         batches = [numpy_batches[i] for i in range(len(numpy_batches))]
@@ -240,8 +242,7 @@ def test_cutout_zeroes_one_clipped_square_per_image(numpy_path):
 
 def test_no_augment_only_shuffles():
     images, labels = make_images(40, seed=6)
-    batches = list(make_dataset(images, np.array(labels), batch_size=20, training=True,
-                                augment=False))
+    batches = list(make_dataset(images, np.array(labels), batch_size=20, training=True))
     out = np.concatenate([b[0] for b in batches])
     assert sorted(map(bytes, out.astype(np.uint8))) == sorted(map(bytes, images))
 
@@ -254,7 +255,7 @@ def test_augmentation_draws_uniform_shifts_and_fair_flips(numpy_path):
     rows, cols = np.meshgrid(np.arange(1, 33), np.arange(1, 33), indexing="ij")
     image = np.stack([rows, cols, np.ones_like(rows)], -1).astype(np.uint8)
     images = np.repeat(image[None], n, axis=0)
-    options = dict(training=True, augment=True, translate=4, flip=True, cutout=0, seed=5)
+    options = dict(training=True, augmentation=Augmentation(translate=4, flip=True), seed=5)
     if numpy_path:
         batches = _NumpyBatches(images, np.arange(n), 500, **options)
         out = np.concatenate([batches[i][0] for i in range(len(batches))])

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 import runs
-from data import load_cifar10, make_dataset, select_split
+from data import Augmentation, load_cifar10, make_dataset, select_split
 from models.config import RESUMABLE_CHANGES, Config, ConfigError
 from training.budget import budgeted
 from training.callbacks import also_into, echo, make_callbacks, stopped_early
@@ -230,10 +230,10 @@ def train(run: Run, *, cpu_devices: int = 1, verbose: int = 1, command: str = ""
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
         select_split(data, split, config.val_size, config.limit)
         for split in ("train", "val", "test"))
+    augmentation = (Augmentation(config.translate, config.flip, config.cutout)
+                    if config.augment else None)
     train_data = make_dataset(x_train, y_train, config.batch_size, training=True,
-                              augment=config.augment, translate=config.translate,
-                              flip=config.flip, cutout=config.cutout,
-                              seed=config.seed + state["epoch"])
+                              augmentation=augmentation, seed=config.seed + state["epoch"])
     eval_batch = max(config.batch_size, EVAL_BATCH_SIZE)
     val_data = make_dataset(x_val, y_val, eval_batch)
     test_data = make_dataset(x_test, y_test, eval_batch)
