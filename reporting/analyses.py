@@ -5,7 +5,6 @@ missing, with the script command that would make it."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import sys
@@ -14,6 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis import AnalysisError
+from analysis.activation_max_figures import activation_max_figures
+from analysis.filters import filter_figures
+from analysis.gradcam_figures import gradcam_figures
+from analysis.guided_figures import guided_figures
+from analysis.neuron_figures import neuron_figures
+from analysis.sanity_figures import sanity_figures
 from data import DataError
 from models.config import ConfigError
 from reporting.explanations import (
@@ -45,8 +50,7 @@ def sanity_tables(paths: list[Path]) -> tuple[list[Block], dict]:
 @dataclass(frozen=True)
 class Analysis:
     title: str
-    module: str  # in the analysis package
-    function: str  # function(run_folder, out, data_dir=...) -> the paths written
+    make: Callable[..., list[Path]]  # make(run_folder, out, data_dir=...) -> the paths written
     script: str  # the command-line script (and method) that makes the same figures
     folder: str  # the figures' folder under figures/, and the analysis's name in messages
     needs_data: bool
@@ -55,20 +59,19 @@ class Analysis:
 
 
 ANALYSES = (
-    Analysis("Task VI: the CONV1 filters", "analysis.filters", "filter_figures",
-             "visualize_filters.py", "visualize_filters", needs_data=False),
-    Analysis("Task VII: interesting neurons", "analysis.neuron_figures", "neuron_figures",
-             "neurons.py", "neurons", needs_data=True),
-    Analysis("Task VII: guided backpropagation", "analysis.guided_figures", "guided_figures",
-             "guided_backprop.py", "guided_backprop", needs_data=True),
-    Analysis("Explanations: Grad-CAM and Guided Grad-CAM", "analysis.gradcam_figures",
-             "gradcam_figures", "explain.py gradcam", "gradcam", needs_data=True),
+    Analysis("Task VI: the CONV1 filters", filter_figures, "visualize_filters.py",
+             "visualize_filters", needs_data=False),
+    Analysis("Task VII: interesting neurons", neuron_figures, "neurons.py", "neurons",
+             needs_data=True),
+    Analysis("Task VII: guided backpropagation", guided_figures, "guided_backprop.py",
+             "guided_backprop", needs_data=True),
+    Analysis("Explanations: Grad-CAM and Guided Grad-CAM", gradcam_figures,
+             "explain.py gradcam", "gradcam", needs_data=True),
     Analysis("Explanations: what a unit wants (activation maximization)",
-             "analysis.activation_max_figures", "activation_max_figures",
-             "explain.py activation-max", "activation_max", needs_data=True),
-    Analysis("Explanations: the sanity check (cascading randomization)",
-             "analysis.sanity_figures", "sanity_figures", "explain.py sanity", "sanity",
-             needs_data=True, tables=sanity_tables),
+             activation_max_figures, "explain.py activation-max", "activation_max",
+             needs_data=True),
+    Analysis("Explanations: the sanity check (cascading randomization)", sanity_figures,
+             "explain.py sanity", "sanity", needs_data=True, tables=sanity_tables),
 )
 
 
@@ -86,14 +89,10 @@ def analysis_section(analysis: Analysis, featured: RunRecord, figures: Path, *,
                                        command)])
     if analysis.needs_data and not data_dir:
         return Section(title, [Missing(title, "no CIFAR-10 copy: pass --data-dir", command)])
-    name = f"{analysis.module}.{analysis.function}"
+    name = f"{analysis.make.__module__}.{analysis.make.__name__}"
     try:
-        make_figures = getattr(importlib.import_module(analysis.module), analysis.function)
-    except (ImportError, AttributeError) as error:
-        return Section(title, [Missing(title, f"{name} is not available ({error})", command)])
-    try:
-        paths = [Path(p) for p in make_figures(featured.folder, figures / analysis.folder,
-                                                data_dir=data_dir)]
+        paths = [Path(p) for p in analysis.make(featured.folder, figures / analysis.folder,
+                                                 data_dir=data_dir)]
     except Exception as error:  # one broken analysis must not cost the rest of the report
         reason = str(error) if isinstance(error, EXPLAINED) else f"{type(error).__name__}: {error}"
         print(f"warning: {name} failed: {reason}", file=sys.stderr)

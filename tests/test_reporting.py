@@ -10,8 +10,6 @@ import dataclasses
 import json
 import re
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from analysis import AnalysisError
 from analysis.sanity import SanityCheck, Stage
 from analysis.sanity_figures import summary as sanity_summary
 from models.config import Config
-from reporting import build_report, seed_summary
+from reporting import build, build_report, seed_summary
 from reporting.analyses import analysis_caption
 from reporting.comparisons import COMPARISONS, describe, members
 from reporting.explanations import sanity_reading
@@ -101,16 +99,24 @@ def best_numbers(folder: Path) -> dict:
             "last train accuracy": percent(rows[-1]["train_accuracy"])}
 
 
-EXPLANATIONS = ("analysis.gradcam_figures", "analysis.activation_max_figures",
-                "analysis.sanity_figures")
 EXPLANATION_TITLES = ("Explanations: Grad-CAM and Guided Grad-CAM",
                       "Explanations: what a unit wants (activation maximization)",
                       "Explanations: the sanity check (cascading randomization)")
 
 
+def replace_analyses(monkeypatch, **makes) -> None:
+    """The report's analyses with these functions in place of theirs, by their folder name."""
+    monkeypatch.setattr(build, "ANALYSES", tuple(
+        dataclasses.replace(a, make=makes.get(a.folder, a.make)) for a in build.ANALYSES))
+
+
+def absent(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
+    raise RuntimeError("absent in this test")
+
+
 def fake_analyses(monkeypatch, calls: list) -> None:
-    """Task VI makes a figure, Task VII neurons fails with a library error, guided backprop's
-    module and the explanations' modules are not there."""
+    """Task VI makes a figure, Task VII neurons fails with a library error, guided backprop and
+    the explanations fail with a bug."""
     def filters(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
         calls.append((run, data_dir))
         out.mkdir(parents=True)
@@ -124,13 +130,8 @@ def fake_analyses(monkeypatch, calls: list) -> None:
     def neurons(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
         raise AnalysisError("no neuron fires")
 
-    monkeypatch.setitem(sys.modules, "analysis.filters",
-                        types.SimpleNamespace(filter_figures=filters))
-    monkeypatch.setitem(sys.modules, "analysis.neuron_figures",
-                        types.SimpleNamespace(neuron_figures=neurons))
-    monkeypatch.setitem(sys.modules, "analysis.guided_figures", None)  # import fails
-    for module in EXPLANATIONS:
-        monkeypatch.setitem(sys.modules, module, None)
+    replace_analyses(monkeypatch, visualize_filters=filters, neurons=neurons,
+                     guided_backprop=absent, gradcam=absent, activation_max=absent, sanity=absent)
 
 
 def test_pages_images_and_numbers(runs, tiny_cifar, tmp_path, monkeypatch):
@@ -191,8 +192,8 @@ def test_pages_images_and_numbers(runs, tiny_cifar, tmp_path, monkeypatch):
     assert missing["Task VII: interesting neurons"]["why"] == "neurons failed: no neuron fires"
     assert missing["Task VII: interesting neurons"]["command"] == \
         f"python neurons.py --run {runs[0]} --data-dir {tiny_cifar}"
-    assert "analysis.guided_figures.guided_figures is not available" in \
-        missing["Task VII: guided backpropagation"]["why"]
+    assert missing["Task VII: guided backpropagation"]["why"] == \
+        "guided_backprop failed: RuntimeError: absent in this test"
     assert set(missing) == {"the optimizers study", "Task VII: interesting neurons",
                             "Task VII: guided backpropagation", *EXPLANATION_TITLES}
     assert "<b>Missing: Task VII: interesting neurons</b> (neurons failed: no neuron fires)" in page
@@ -510,10 +511,7 @@ def fake_explanations(monkeypatch, calls: list, rank: dict = RANK) -> None:
         return [out / "sanity_CONV4.json", png(out / "sanity_CONV4.png"),
                 png(out / "sanity_CONV4_curve.png")]
 
-    for module, name, function in zip(EXPLANATIONS, ("gradcam_figures", "activation_max_figures",
-                                                     "sanity_figures"), (gradcam, actmax, sanity),
-                                      strict=True):
-        monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(**{name: function}))
+    replace_analyses(monkeypatch, gradcam=gradcam, activation_max=actmax, sanity=sanity)
 
 
 def captions(markdown: str) -> dict[str, str]:
