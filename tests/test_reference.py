@@ -43,6 +43,23 @@ def test_published_runs_hold_what_a_grader_needs(run):
     assert json.loads((folder / "config.json").read_text())["preset"] == PRESET[run]
 
 
+# The curve's one-seed points (no weights published): epochs -> evaluate.py's test accuracy.
+CURVE = {5: 0.7986, 40: 0.8592}
+
+
+@pytest.mark.parametrize("epochs", sorted(CURVE))
+def test_each_curve_point_is_the_recipe_at_its_epochs(epochs):
+    run = REFERENCE / f"budget-{epochs}" / "seed-0"
+    config = Config.load(run / "config.json")
+    assert config == Config.from_settings({"preset": "budget", "epochs": epochs,
+                                           "data_dir": config.data_dir})
+    assert [row["epoch"] for row in runs.read_history(run)] == list(range(1, epochs + 1))
+    scored = json.loads((run / "eval" / "best-test.json").read_text())
+    assert (scored["accuracy"], scored["n_images"]) == (CURVE[epochs], 10_000)
+    summary = json.loads((run.parent / "summary.json").read_text())
+    assert summary["stats"]["test_accuracy"]["mean"] == CURVE[epochs]
+
+
 @pytest.mark.parametrize("epochs", sorted(BUDGETS))
 def test_each_budget_seed_is_the_recipe_at_its_epochs_and_the_summary_is_their_mean(epochs):
     folder, tests, vals = REFERENCE / f"budget-{epochs}", [], []
