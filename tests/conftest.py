@@ -105,6 +105,25 @@ def tiny_run(tiny_cifar, tmp_path_factory) -> Path:
     return out / "tiny"
 
 
+@pytest.fixture(scope="session")
+def random_run(tiny_cifar, tmp_path_factory) -> Path:
+    """A run folder as the analyses read one, made in this process without training: config.json
+    and seeded random best and last weights (the analysis tests need a network, not a good one;
+    tiny_run, which trains in a subprocess, is for the end-to-end tests)."""
+    import keras
+
+    from models import Config, build_from_config
+
+    folder = tmp_path_factory.mktemp("random") / "random"
+    folder.mkdir()
+    config = Config(data_dir=str(tiny_cifar), val_size=50, batch_size=50, precision="fp32")
+    config.save(folder / "config.json", {})
+    for seed, which in enumerate(("best", "last")):
+        keras.utils.set_random_seed(seed)
+        build_from_config(config).save_weights(folder / f"{which}.weights.h5")
+    return folder
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The real CIFAR-10 copy beside the checkout; tests that need it skip where it is absent."""

@@ -52,15 +52,15 @@ def test_channel_mosaic_places_each_input_channel():
     assert np.isnan(mosaic[0, 4:, 8:]).all()
 
 
-def test_filter_figures_on_a_tiny_run(tiny_run, tmp_path):
-    paths = filter_figures(tiny_run, tmp_path, images=40)
+def test_filter_figures_on_a_tiny_run(random_run, tmp_path):
+    paths = filter_figures(random_run, tmp_path, images=40)
     assert [p.name for p in paths] == ["filters_CONV1_raw.png", "filters_CONV1_normalized.png",
                                        "filters_CONV1.csv"]
     for png in paths[:2]:
         assert png.read_bytes()[:8] == PNG and png.stat().st_size > 20_000
     rows = list(csv.DictReader(paths[2].open()))
     assert [r["filter"] for r in rows] == [str(i) for i in range(64)]
-    model, config, _ = runs.load_network(tiny_run)
+    model, config, _ = runs.load_network(random_run)
     kernel = keras.ops.convert_to_numpy(model.get_layer("CONV1").kernel)
     norms = np.sqrt((kernel**2).sum(axis=(0, 1, 2)))
     np.testing.assert_allclose([float(r["weight_norm"]) for r in rows], norms, atol=1e-5)
@@ -71,12 +71,12 @@ def test_filter_figures_on_a_tiny_run(tiny_run, tmp_path):
     np.testing.assert_allclose([float(r["active_share"]) for r in rows],
                                (maps > 0).mean(axis=(0, 1, 2)), atol=1e-4)
     # Drawn again, the same bytes.
-    again = filter_figures(tiny_run, tmp_path / "again", images=40)
+    again = filter_figures(random_run, tmp_path / "again", images=40)
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
 
 
-def test_deeper_layer_without_activations(tiny_run, tmp_path):
-    paths = filter_figures(tiny_run, tmp_path, layer="CONV2", activations=False,
+def test_deeper_layer_without_activations(random_run, tmp_path):
+    paths = filter_figures(random_run, tmp_path, layer="CONV2", activations=False,
                            data_dir=str(tmp_path / "no data needed"))
     assert [p.name for p in paths] == ["filters_CONV2_raw.png", "filters_CONV2_normalized.png",
                                        "filters_CONV2.csv"]
@@ -85,13 +85,13 @@ def test_deeper_layer_without_activations(tiny_run, tmp_path):
     assert float(rows[0]["weight_norm"]) > 0
     with pytest.raises(AnalysisError, match=r"^no conv layer 'POOL1' in the network; choose one of "
                                             r"CONV1, CONV2, CONV3, CONV4$"):
-        filter_figures(tiny_run, tmp_path / "bad", layer="POOL1", activations=False)
+        filter_figures(random_run, tmp_path / "bad", layer="POOL1", activations=False)
     # The layer is checked before the data is read.
     with pytest.raises(AnalysisError, match=r"^no conv layer 'POOL1'"):
-        filter_figures(tiny_run, tmp_path / "bad", layer="POOL1",
+        filter_figures(random_run, tmp_path / "bad", layer="POOL1",
                        data_dir=str(tmp_path / "nowhere"))
     with pytest.raises(AnalysisError, match=r"^the batch size must be at least 1, not 0$"):
-        filter_figures(tiny_run, tmp_path / "bad", batch_size=0)
+        filter_figures(random_run, tmp_path / "bad", batch_size=0)
     assert not (tmp_path / "bad").exists()
 
 

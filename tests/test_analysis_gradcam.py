@@ -238,8 +238,8 @@ KEYS = {"layer", "split", "target", "image_indices", "kinds", "images", "labels"
         "probabilities", "targets", "scores", "cam", "guided", "guided_gradcam"}
 
 
-def test_gradcam_figures_on_a_per_class_sample(tiny_run, tiny_cifar, tmp_path):
-    paths = gradcam_figures(tiny_run, tmp_path, images=40, batch_size=16)
+def test_gradcam_figures_on_a_per_class_sample(random_run, tiny_cifar, tmp_path):
+    paths = gradcam_figures(random_run, tmp_path, images=40, batch_size=16)
     assert [p.name for p in paths] == ["gradcam_CONV4_maps.npz", "gradcam_CONV4.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
     assert paths[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -250,7 +250,7 @@ def test_gradcam_figures_on_a_per_class_sample(tiny_run, tiny_cifar, tmp_path):
     assert saved["images"].shape == (n, 32, 32, 3) and saved["images"].dtype == np.uint8
     assert saved["cam"].shape == (n, 8, 8) and saved["cam"].dtype == np.float32
     assert saved["guided_gradcam"].shape == (n, 32, 32, 3) and saved["cam"].min() >= 0
-    model, _, _ = runs.load_network(tiny_run)
+    model, _, _ = runs.load_network(random_run)
     test = load_cifar10(str(tiny_cifar))
     x, y = test.x_test[:40], test.y_test[:40]
     sample = per_class_sample(predict(model, x), y)
@@ -264,8 +264,8 @@ def test_gradcam_figures_on_a_per_class_sample(tiny_run, tiny_cifar, tmp_path):
     np.testing.assert_allclose(saved["cam"], cam, rtol=1e-5, atol=1e-6 * max(cam.max(), 1e-9))
 
 
-def test_gradcam_figures_on_chosen_images_for_the_true_class(tiny_run, tiny_cifar, tmp_path):
-    paths = gradcam_figures(tiny_run, tmp_path, which="last", indices=[7, 2, 7], target="true",
+def test_gradcam_figures_on_chosen_images_for_the_true_class(random_run, tiny_cifar, tmp_path):
+    paths = gradcam_figures(random_run, tmp_path, which="last", indices=[7, 2, 7], target="true",
                             layer="CONV2", images=10)
     assert [p.name for p in paths] == ["gradcam_CONV2_maps.npz", "gradcam_CONV2.png"]
     saved = np.load(paths[0])
@@ -273,32 +273,32 @@ def test_gradcam_figures_on_chosen_images_for_the_true_class(tiny_run, tiny_cifa
     assert saved["image_indices"].tolist() == [7, 2, 7]
     assert saved["targets"].tolist() == test.y_test[[7, 2, 7]].tolist()
     assert saved["cam"].shape == (3, 16, 16) and saved["kinds"].tolist() == ["chosen"] * 3
-    model, _, _ = runs.load_network(tiny_run, "last")
+    model, _, _ = runs.load_network(random_run, "last")
     cam, _ = gradcam(model, saved["images"], saved["targets"], layer="CONV2")
     np.testing.assert_allclose(saved["cam"], cam, rtol=1e-5, atol=1e-6 * max(cam.max(), 1e-9))
-    first = np.load(gradcam_figures(tiny_run, tmp_path / "first", images=3, per_class=False,
+    first = np.load(gradcam_figures(random_run, tmp_path / "first", images=3, per_class=False,
                                     target="cat")[0])
     assert first["image_indices"].tolist() == [0, 1, 2] and first["targets"].tolist() == [3] * 3
 
 
-def test_bad_requests_fail_before_any_work(tiny_run, tmp_path):
+def test_bad_requests_fail_before_any_work(random_run, tmp_path):
     nowhere = str(tmp_path / "nowhere")  # no data: these checks come before reading it
     out = tmp_path / "out"
     with pytest.raises(AnalysisError, match=r"^no conv or pool layer 'FC1' in the network; choose "
                                             r"one of CONV1, POOL1, CONV2, POOL2, CONV3, CONV4, "
                                             r"POOL3$"):
-        gradcam_figures(tiny_run, out, data_dir=nowhere, layer="FC1")
+        gradcam_figures(random_run, out, data_dir=nowhere, layer="FC1")
     with pytest.raises(AnalysisError, match=r"^target must be predicted, true, a class number"):
-        gradcam_figures(tiny_run, out, data_dir=nowhere, target="zebra")
+        gradcam_figures(random_run, out, data_dir=nowhere, target="zebra")
     with pytest.raises(AnalysisError, match=r"^image indices go from 0; no -1$"):
-        gradcam_figures(tiny_run, out, data_dir=nowhere, indices=[3, -1])
+        gradcam_figures(random_run, out, data_dir=nowhere, indices=[3, -1])
     with pytest.raises(AnalysisError, match=r"^the batch size must be at least 1, not 0$"):
-        gradcam_figures(tiny_run, out, batch_size=0)
+        gradcam_figures(random_run, out, batch_size=0)
     with pytest.raises(AnalysisError, match=r"^image indices go from 0 to 9 \(the first 10 images "
                                             r"of the test split\); no 10, 50$"):
-        gradcam_figures(tiny_run, out, images=10, indices=[1, 10, 50])
+        gradcam_figures(random_run, out, images=10, indices=[1, 10, 50])
     with pytest.raises(AnalysisError, match=r"^at most 200 images in one figure, not 300"):
-        gradcam_figures(tiny_run, out, indices=list(range(300)))
+        gradcam_figures(random_run, out, indices=list(range(300)))
     assert not out.exists()
 
 

@@ -238,8 +238,8 @@ def test_render_map():
 # The figures and the script
 
 
-def test_guided_figures_write_maps_of_the_saved_units(tiny_run, tiny_cifar, tmp_path, capsys):
-    paths = guided_figures(tiny_run, tmp_path, method="all", k=3, images=40, count=4)
+def test_guided_figures_write_maps_of_the_saved_units(random_run, tiny_cifar, tmp_path, capsys):
+    paths = guided_figures(random_run, tmp_path, method="all", k=3, images=40, count=4)
     names = ["all_CONV4_maps.npz", *(f"{m}_CONV4{suffix}.png" for m in GRADIENT_METHODS
                                      for suffix in ("", "_top3")), "compare_CONV4.png"]
     assert [p.name for p in paths] == names
@@ -260,7 +260,7 @@ def test_guided_figures_write_maps_of_the_saved_units(tiny_run, tiny_cifar, tmp_
     np.testing.assert_array_equal(saved["images"], test.x_test[saved["image_indices"]])
     np.testing.assert_array_equal(saved["labels"], test.y_test[saved["image_indices"]])
     # The saved maps are the maps of the saved units, and the units are the saved activations.
-    model, _, _ = runs.load_network(tiny_run)
+    model, _, _ = runs.load_network(random_run)
     neuron, images, positions = saved["neurons"][0], saved["images"][0], saved["positions"][0]
     np.testing.assert_allclose(unit_gradients(model, "CONV4", images, [neuron] * 3, positions,
                                               "guided"), saved["guided"][0], rtol=1e-5, atol=1e-9)
@@ -271,8 +271,8 @@ def test_guided_figures_write_maps_of_the_saved_units(tiny_run, tiny_cifar, tmp_
     assert saved["boxes"][0].tolist() == [list(field_box(rf, *pos)) for pos in positions]
 
 
-def test_guided_figures_by_hand_with_last_weights(tiny_run, tmp_path, capsys):
-    paths = guided_figures(tiny_run, tmp_path, which="last", neurons=[5, 1], k=2, images=20,
+def test_guided_figures_by_hand_with_last_weights(random_run, tmp_path, capsys):
+    paths = guided_figures(random_run, tmp_path, which="last", neurons=[5, 1], k=2, images=20,
                            render="abs", split="val")
     assert [p.name for p in paths] == ["guided_CONV4_maps.npz", "guided_CONV4.png",
                                        "guided_CONV4_top2.png"]
@@ -280,30 +280,30 @@ def test_guided_figures_by_hand_with_last_weights(tiny_run, tmp_path, capsys):
     assert saved["neurons"].tolist() == [5, 1] and str(saved["split"]) == "val"
     assert capsys.readouterr().out == ("CONV4 neuron 5: picked by hand\n"
                                        "CONV4 neuron 1: picked by hand\n")
-    model, _, _ = runs.load_network(tiny_run, "last")
+    model, _, _ = runs.load_network(random_run, "last")
     np.testing.assert_allclose(unit_gradients(model, "CONV4", saved["images"][0], [5, 5],
                                               saved["positions"][0], "guided"),
                                saved["guided"][0], rtol=1e-5, atol=1e-9)
 
 
-def test_bad_neurons_layers_and_options_fail_before_any_work(tiny_run, tmp_path):
+def test_bad_neurons_layers_and_options_fail_before_any_work(random_run, tmp_path):
     nowhere = str(tmp_path / "nowhere")  # no data: the checks come before reading it
     out = tmp_path / "out"
     with pytest.raises(AnalysisError, match=r"^layer CONV4 has channels 0 to 255; no 256, 999$"):
-        guided_figures(tiny_run, out, data_dir=nowhere, neurons=[3, 256, 999])
+        guided_figures(random_run, out, data_dir=nowhere, neurons=[3, 256, 999])
     with pytest.raises(AnalysisError, match=r"^no conv or pool layer 'FC1' in the network; choose "
                                             r"one of CONV1, POOL1, CONV2, POOL2, CONV3, CONV4, "
                                             r"POOL3$"):
-        guided_figures(tiny_run, out, data_dir=nowhere, layer="FC1")
+        guided_figures(random_run, out, data_dir=nowhere, layer="FC1")
     with pytest.raises(AnalysisError, match=r"^k must be at least 1, not 0$"):
-        guided_figures(tiny_run, out, k=0)
+        guided_figures(random_run, out, k=0)
     with pytest.raises(AnalysisError, match=r"^the number of neurons must be at least 1, not 0$"):
-        guided_figures(tiny_run, out, count=0)
+        guided_figures(random_run, out, count=0)
     with pytest.raises(AnalysisError, match=r"^method must be one of guided, saliency, deconvnet "
                                             r"or all, not 'x'$"):
-        guided_figures(tiny_run, out, method="x")
+        guided_figures(random_run, out, method="x")
     with pytest.raises(AnalysisError, match=r"^render must be one of standard, signed, abs"):
-        guided_figures(tiny_run, out, render="x")
+        guided_figures(random_run, out, render="x")
     assert not out.exists()
 
 

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 
 from analysis import AnalysisError
 from analysis.inputs import load_images, load_inputs
 from data import load_cifar10
-from models import Config, build_from_config
-
-
-@pytest.fixture(scope="module")
-def random_run(tiny_cifar, tmp_path_factory):
-    """A run folder holding a config and random best weights: what load_network reads."""
-    folder = tmp_path_factory.mktemp("random") / "run"
-    folder.mkdir()
-    config = Config(data_dir=str(tiny_cifar), val_size=50, precision="fp32")
-    config.save(folder / "config.json", {})
-    keras.utils.set_random_seed(0)
-    build_from_config(config).save_weights(folder / "best.weights.h5")
-    return folder
+from models import Config
 
 
 def test_load_images_cuts_the_split_as_training_does(tiny_cifar):

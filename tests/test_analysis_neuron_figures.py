@@ -46,8 +46,8 @@ def test_class_neurons_picks_a_distinct_channel_per_class():
                      *[(c, c, 2) for c in range(4, 10)]]
 
 
-def test_neuron_figures_on_a_tiny_run(tiny_run, tmp_path, capsys):
-    paths = neuron_figures(tiny_run, tmp_path, k=4, count=3)
+def test_neuron_figures_on_a_tiny_run(random_run, tmp_path, capsys):
+    paths = neuron_figures(random_run, tmp_path, k=4, count=3)
     assert [p.name for p in paths] == ["neurons_CONV4.png", "neurons_CONV4_classes.png",
                                        "neurons_CONV4.json", "neurons_CONV4.csv"]
     for png in paths[:2]:
@@ -55,7 +55,7 @@ def test_neuron_figures_on_a_tiny_run(tiny_run, tmp_path, capsys):
     report = json.loads(paths[2].read_text())
     assert (report["layer"], report["split"], report["images"], report["k"]) == ("CONV4", "test",
                                                                                  100, 4)
-    assert report["weights"] == "best" and report["run"] == str(tiny_run)
+    assert report["weights"] == "best" and report["run"] == str(random_run)
     assert report["receptive_field"] == {"size": 26, "stride": 4, "start": -11}
     assert len(report["channels"]) == 256 and len(report["selected"]) == 3
     assert len({c["channel"] for c in report["class_neurons"]}) == 10
@@ -65,7 +65,7 @@ def test_neuron_figures_on_a_tiny_run(tiny_run, tmp_path, capsys):
     assert printed[1:] == [f"CONV4 neuron {s['channel']}: {s['reason']}"
                            for s in report["selected"]]
     # The JSON agrees with the network: each listed activation is the unit's value in its image.
-    model, config, _ = runs.load_network(tiny_run)
+    model, config, _ = runs.load_network(random_run)
     x = load_images(config)[0]
     submodel = layer_model(model, "CONV4")
     for pick in report["selected"]:
@@ -85,8 +85,8 @@ def test_neuron_figures_on_a_tiny_run(tiny_run, tmp_path, capsys):
     assert not list(tmp_path.glob(".tmp-*"))
 
 
-def test_neurons_by_hand_and_bad_input(tiny_run, tmp_path):
-    paths = neuron_figures(tiny_run, tmp_path, layer="POOL2", images=30, k=3, neurons=[7, 2])
+def test_neurons_by_hand_and_bad_input(random_run, tmp_path):
+    paths = neuron_figures(random_run, tmp_path, layer="POOL2", images=30, k=3, neurons=[7, 2])
     report = json.loads(paths[2].read_text())
     assert report["selected"] == [{"channel": 7, "reason": "picked by hand"},
                                   {"channel": 2, "reason": "picked by hand"}]
@@ -95,14 +95,14 @@ def test_neurons_by_hand_and_bad_input(tiny_run, tmp_path):
     # Bad neurons and layers fail before the data is read (here: there is none to read).
     nowhere = str(tmp_path / "nowhere")
     with pytest.raises(AnalysisError, match=r"^layer POOL2 has channels 0 to 127; no 128$"):
-        neuron_figures(tiny_run, tmp_path / "bad", layer="POOL2", neurons=[128], data_dir=nowhere)
+        neuron_figures(random_run, tmp_path / "bad", layer="POOL2", neurons=[128], data_dir=nowhere)
     with pytest.raises(AnalysisError, match=r"^no conv or pool layer 'FC1' in the network; choose "
                                             r"one of CONV1, POOL1"):
-        neuron_figures(tiny_run, tmp_path / "bad", layer="FC1", data_dir=nowhere)
+        neuron_figures(random_run, tmp_path / "bad", layer="FC1", data_dir=nowhere)
     for keyword, what in (("k", "k"), ("count", "the number of neurons"),
                           ("batch_size", "the batch size")):
         with pytest.raises(AnalysisError, match=f"^{what} must be at least 1, not 0$"):
-            neuron_figures(tiny_run, tmp_path / "bad", **{keyword: 0})
+            neuron_figures(random_run, tmp_path / "bad", **{keyword: 0})
     assert not (tmp_path / "bad").exists()
 
 

@@ -92,8 +92,8 @@ def test_bad_settings():
 # In the gradient-map figures and guided_backprop.py
 
 
-def test_guided_figures_with_smoothgrad(tiny_run, tmp_path, capsys):
-    paths = guided_figures(tiny_run, tmp_path, neurons=[5, 1], k=2, images=20,
+def test_guided_figures_with_smoothgrad(random_run, tmp_path, capsys):
+    paths = guided_figures(random_run, tmp_path, neurons=[5, 1], k=2, images=20,
                            method="saliency", smooth_samples=2, smooth_noise=0.1, seed=4)
     assert [p.name for p in paths] == ["smoothgrad_saliency_CONV4_maps.npz",
                                        "smoothgrad_saliency_CONV4.png",
@@ -101,7 +101,7 @@ def test_guided_figures_with_smoothgrad(tiny_run, tmp_path, capsys):
     saved = np.load(paths[0])
     assert int(saved["smooth_samples"]) == 2 and float(saved["smooth_noise"]) == 0.1
     assert int(saved["smooth_seed"]) == 4
-    model, _, _ = runs.load_network(tiny_run)
+    model, _, _ = runs.load_network(random_run)
     images, positions = saved["images"].reshape(-1, 32, 32, 3), saved["positions"].reshape(-1, 2)
     channels = np.repeat(saved["neurons"], 2)
 
@@ -114,17 +114,17 @@ def test_guided_figures_with_smoothgrad(tiny_run, tmp_path, capsys):
     assert not np.allclose(map_of(images), expected)
     capsys.readouterr()
     # Off (the default): the names and the npz are as they always were.
-    plain = guided_figures(tiny_run, tmp_path / "plain", neurons=[5, 1], k=2, images=20,
+    plain = guided_figures(random_run, tmp_path / "plain", neurons=[5, 1], k=2, images=20,
                            method="saliency")
     assert plain[0].name == "saliency_CONV4_maps.npz"
     assert not {"smooth_samples", "smooth_noise", "smooth_seed"} & set(np.load(plain[0]).files)
 
 
-def test_guided_figures_bad_smoothgrad_settings_fail_first(tiny_run, tmp_path):
+def test_guided_figures_bad_smoothgrad_settings_fail_first(random_run, tmp_path):
     with pytest.raises(AnalysisError, match=r"^the number of SmoothGrad samples must be at least"):
-        guided_figures(tiny_run, tmp_path, data_dir=str(tmp_path / "nowhere"), smooth_samples=-2)
+        guided_figures(random_run, tmp_path, data_dir=str(tmp_path / "nowhere"), smooth_samples=-2)
     with pytest.raises(AnalysisError, match=r"^the SmoothGrad noise level must be at least 0"):
-        guided_figures(tiny_run, tmp_path, data_dir=str(tmp_path / "nowhere"),
+        guided_figures(random_run, tmp_path, data_dir=str(tmp_path / "nowhere"),
                        smooth_samples=2, smooth_noise=float("nan"))
     assert not list(tmp_path.iterdir())
 

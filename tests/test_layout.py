@@ -57,6 +57,7 @@ def test_root_scripts_are_short(script):
     assert len(script.read_text().splitlines()) <= 200
 
 
+@pytest.mark.slow  # a TensorFlow start in a subprocess
 def test_importing_the_packages_leaves_stderr_alone():
     # The old `import models` pointed file descriptor 2 at /dev/null while TensorFlow loaded; a
     # library import must not touch the process's descriptors (cli.start_quietly does, on request).
@@ -70,6 +71,7 @@ def test_importing_the_packages_leaves_stderr_alone():
     assert result.stdout.split()[-1] == "0"
 
 
+@pytest.mark.slow  # a TensorFlow start in a subprocess
 @pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("0", "0")])
 def test_the_scripts_start_tensorflow_with_onednn_unless_told_otherwise(given, expected):
     # TensorFlow reads the switch once, when it loads; on AVX2-only CPUs it is off by default.
