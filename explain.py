@@ -77,7 +77,7 @@ def run_activation_max(args: argparse.Namespace) -> list[Path]:
     return activation_max_figures(args.run, flags.output_folder(args), **flags.run_options(args),
                                   **flags.neuron_options(args), steps=args.steps,
                                   objective=args.objective, jitter=args.jitter, seed=args.seed,
-                                  progress=True)
+                                  progress=True, log=print)
 
 
 def add_sanity(p: argparse.ArgumentParser) -> None:

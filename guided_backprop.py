@@ -61,7 +61,7 @@ def main() -> None:
     paths = guided_figures(args.run, flags.output_folder(args), **flags.run_options(args),
                            **flags.neuron_options(args), method=args.method, render=args.render,
                            smooth_samples=args.smoothgrad, smooth_noise=args.noise,
-                           seed=args.seed, progress=True)
+                           seed=args.seed, progress=True, log=print)
     flags.print_written(paths)
 
 

@@ -40,7 +40,7 @@ def main() -> None:
     from analysis.neuron_figures import neuron_figures
 
     paths = neuron_figures(args.run, flags.output_folder(args), **flags.run_options(args),
-                           **flags.neuron_options(args), progress=True)
+                           **flags.neuron_options(args), progress=True, log=print)
     flags.print_written(paths)
 
 

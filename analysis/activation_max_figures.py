@@ -20,6 +20,7 @@ L, activation_max_figures writes:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,18 +43,19 @@ def activation_max_figures(run: str | Path, out: Path, *, which: str = "best",
                            count: int = 10, k: int = 9, steps: int = STEPS,
                            objective: str = "mean", jitter: int = JITTER,
                            learning_rate: float = LEARNING_RATE, seed: int = 0,
-                           progress: bool = False) -> list[Path]:
+                           progress: bool = False,
+                           log: Callable[[str], None] | None = None) -> list[Path]:
     """Synthesized images of run's chosen channels beside their top-k patches, written into
     out; returns the paths.
 
     The top-k images of every channel are searched among the first `images` images of split
     (None: all); neurons are the channels (None: the `count` purest). steps, objective, jitter,
-    learning_rate and seed are analysis.activation_max.maximize's. Prints why each channel was
-    chosen.
+    learning_rate and seed are analysis.activation_max.maximize's. log, where given, takes
+    why each channel was chosen, a line each.
     """
     probe = probe_neurons(run, which=which, data_dir=data_dir, split=split, images=images,
                           layer=layer, neurons=neurons, count=count, k=k, batch_size=batch_size,
-                          progress=progress)
+                          progress=progress, log=log)
     model, x, y = probe.inputs.model, probe.inputs.images, probe.inputs.labels
     top, chosen, out = probe.top, probe.chosen, Path(out)
     channels = np.array([c.channel for c in chosen])

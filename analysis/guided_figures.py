@@ -19,6 +19,7 @@ name starts with smoothgrad_, the titles say so and the npz holds its settings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,15 +145,16 @@ def guided_figures(run: str | Path, out: Path, *, which: str = "best", data_dir:
                    method: str = "guided", k: int = 9, split: str = "test",
                    images: int | None = None, render: str = "standard", batch_size: int = 250,
                    smooth_samples: int = 0, smooth_noise: float = NOISE, seed: int = 0,
-                   progress: bool = False) -> list[Path]:
+                   progress: bool = False,
+                   log: Callable[[str], None] | None = None) -> list[Path]:
     """The maps of run's chosen neurons, written with their figures into out; returns the paths.
 
     The top-k images of every channel are searched among the first `images` images of split
     (None: all); neurons are the channels to explain (None: the `count` purest). method is one
     of analysis.choices.GRADIENT_METHODS, or "all" for the three and a side-by-side figure;
     render is one of analysis.choices.RENDERS ("standard": each method's usual rendering,
-    guided.STANDARD_STYLE). Prints why
-    each neuron was chosen. smooth_samples > 0 turns SmoothGrad on (analysis.smoothgrad: the
+    guided.STANDARD_STYLE). log, where given, takes why each neuron was chosen, a line each.
+    smooth_samples > 0 turns SmoothGrad on (analysis.smoothgrad: the
     mean map over that many noisy copies of each image, noise N(0, (smooth_noise * 255)^2) from
     a generator seeded with seed; the paper's defaults are 50 samples and 0.15).
     """
@@ -167,7 +169,7 @@ def guided_figures(run: str | Path, out: Path, *, which: str = "best", data_dir:
     out = Path(out)
     probe = probe_neurons(run, which=which, data_dir=data_dir, split=split, images=images,
                           layer=layer, neurons=neurons, count=count, k=k, batch_size=batch_size,
-                          progress=progress)
+                          progress=progress, log=log)
     inputs, top, chosen = probe.inputs, probe.top, probe.chosen
     model, x, y = inputs.model, inputs.images, inputs.labels
     sel = Selection(top, [c.channel for c in chosen], x, y, receptive_field(model, layer))

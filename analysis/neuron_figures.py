@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -123,12 +124,14 @@ def write_tables(out: Path, layer: str, summary: dict, rows: list[dict]) -> list
 def neuron_figures(run: str | Path, out: Path, *, which: str = "best", data_dir: str | None = None,
                    layer: str = "CONV4", split: str = "test", images: int | None = None,
                    k: int = 9, neurons: list[int] | None = None, count: int = 10,
-                   batch_size: int = 250, progress: bool = False) -> list[Path]:
+                   batch_size: int = 250, progress: bool = False,
+                   log: Callable[[str], None] | None = None) -> list[Path]:
     """Both figures and the tables of one run's layer, written into out; returns the paths.
 
     The top-k images of every channel are searched among the first `images` images of split
-    (None: all); neurons are the channels to show (None: the `count` purest). Prints what it
-    found: how many channels are dead or weak, and why each neuron was chosen.
+    (None: all); neurons are the channels to show (None: the `count` purest). log, where
+    given, takes what it found: how many channels are dead or weak, and why each neuron was
+    chosen, a line each.
     """
     check_counts(("k", k), ("the number of neurons", count), ("the batch size", batch_size))
     out = Path(out)
@@ -139,9 +142,11 @@ def neuron_figures(run: str | Path, out: Path, *, which: str = "best", data_dir:
     top, rf = top_k(maxima, k), receptive_field(inputs.model, layer)
     rows = channel_rows(top, y, rf)
     chosen = choose_neurons(top, y, neurons=neurons, count=count)
-    print(f"{layer}: {sum(r['dead'] for r in rows)} of {len(rows)} channels never fire on these "
-          f"{len(x)} images, {sum(r['weak'] for r in rows)} are weak (ranked last)")
-    print("\n".join(describe(layer, chosen)))
+    for line in (f"{layer}: {sum(r['dead'] for r in rows)} of {len(rows)} channels never fire "
+                 f"on these {len(x)} images, {sum(r['weak'] for r in rows)} are weak (ranked "
+                 f"last)", *describe(layer, chosen)):
+        if log:
+            log(line)
     k = top.values.shape[1]
     where = f"patch = the unit's {rf.size}x{rf.size} field, grey = beyond the image border"
     neuron_rows = [(f"#{c.channel}\n{rows[c.channel]['count']}/{k} "

@@ -9,6 +9,7 @@ reader can check the choice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
@@ -85,14 +86,15 @@ class Probe:
 
 def probe_neurons(run, *, which: str, data_dir: str | None, split: str, images: int | None,
                   layer: str, neurons: list[int] | None, count: int, k: int, batch_size: int,
-                  progress: bool) -> Probe:
+                  progress: bool, log: Callable[[str], None] | None = None) -> Probe:
     """Load a run's network and images (the neurons checked first), find every channel's top-k
-    images and choose the neurons; prints why each was chosen."""
+    images and choose the neurons; log, where given, takes why each was chosen, a line each."""
     check_counts(("k", k), ("the number of neurons", count), ("the batch size", batch_size))
     inputs = load_inputs(run, which=which, data_dir=data_dir, split=split, images=images,
                          check=lambda model: check_neurons(model, layer, neurons))
     top = top_activations(inputs.model, layer, inputs.images, k=k, batch_size=batch_size,
                           progress=progress)
     chosen = choose_neurons(top, inputs.labels, neurons=neurons, count=count)
-    print("\n".join(describe(layer, chosen)))
+    for line in describe(layer, chosen) if log else ():
+        log(line)
     return Probe(inputs, top, chosen)

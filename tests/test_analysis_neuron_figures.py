@@ -46,8 +46,9 @@ def test_class_neurons_picks_a_distinct_channel_per_class():
                      *[(c, c, 2) for c in range(4, 10)]]
 
 
-def test_neuron_figures_on_a_tiny_run(random_run, tmp_path, capsys):
-    paths = neuron_figures(random_run, tmp_path, k=4, count=3)
+def test_neuron_figures_on_a_tiny_run(random_run, tmp_path):
+    printed: list[str] = []
+    paths = neuron_figures(random_run, tmp_path, k=4, count=3, log=printed.append)
     assert [p.name for p in paths] == ["neurons_CONV4.png", "neurons_CONV4_classes.png",
                                        "neurons_CONV4.json", "neurons_CONV4.csv"]
     for png in paths[:2]:
@@ -59,7 +60,6 @@ def test_neuron_figures_on_a_tiny_run(random_run, tmp_path, capsys):
     assert report["receptive_field"] == {"size": 26, "stride": 4, "start": -11}
     assert len(report["channels"]) == 256 and len(report["selected"]) == 3
     assert len({c["channel"] for c in report["class_neurons"]}) == 10
-    printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("CONV4: ")
     assert "channels never fire on these 100 images" in printed[0]
     assert printed[1:] == [f"CONV4 neuron {s['channel']}: {s['reason']}"
