@@ -2,7 +2,6 @@
 the one line it ends with on a signal or a failed write. study.py runs the same command for each
 run of a study, each in a process of its own (run_in_child)."""
 
-
 from __future__ import annotations
 
 import argparse
