@@ -153,3 +153,48 @@ def test_a_bad_flag_is_one_line_that_points_at_help():
     for (_, expected), result in zip(BAD_FLAGS, run_all([argv for argv, _ in BAD_FLAGS]),
                                      strict=True):
         assert (result["code"], result["stderr"]) == (2, expected + "\n")
+
+
+def random_weights_run(folder, **settings):
+    """A run folder with a config, a two-epoch history and random best weights, untrained."""
+    import keras
+
+    import runs
+    from models import Config, build_from_config
+
+    folder.mkdir(parents=True)
+    config = Config(val_size=50, batch_size=50, precision="fp32", epochs=2, **settings)
+    config.save(folder / runs.CONFIG, {})
+    runs.write_history(folder / runs.HISTORY, [
+        {"epoch": e, "learning_rate": 1e-3, "train_loss": 2.0, "train_accuracy": 0.2,
+         "val_loss": 2.0, "val_accuracy": 0.1 * e, "test_loss": 2.0, "test_accuracy": 0.1,
+         "seconds": 1.0} for e in (1, 2)])
+    keras.utils.set_random_seed(len(str(folder)))
+    build_from_config(config).save_weights(folder / runs.WEIGHTS["best"])
+    return folder
+
+
+@pytest.mark.slow
+def test_the_scripts_read_a_run_s_own_training_images_trust_no_stale_numbers_and_adopt_no_run(
+        tiny_cifar, tmp_path):
+    from conftest import write_evaluation
+
+    limited = random_weights_run(tmp_path / "limited", data_dir=str(tiny_cifar), limit=30)
+    stale = random_weights_run(tmp_path / "stale", data_dir=str(tmp_path / "gone"))
+    write_evaluation(stale, 0.4321)
+    (stale / "best.weights.h5").write_bytes((limited / "best.weights.h5").read_bytes())
+    other = random_weights_run(tmp_path / "seeds" / "seed-0", preset="tuned")
+    neurons, report = run_all([
+        ["neurons.py", "--run", str(limited), "--split", "train", "--images", "1000", "-k", "2",
+         "--count", "2", "--out", str(tmp_path / "n")],
+        ["report.py", str(stale), "--no-analyses", "--out", str(tmp_path / "r")]])
+    assert neurons["code"] == 0, neurons
+    assert json.loads((tmp_path / "n" / "neurons_CONV4.json").read_text())["images"] == 30
+    assert report["code"] == 0, report
+    markdown = (tmp_path / "r" / "report.md").read_text()
+    assert "43.21%" not in markdown and "best-test.json is stale" in markdown
+    study = run_script("study.py", "seeds", "--preset", "report", "--seeds", "0", "--out",
+                       str(other.parent), "--epochs", "2")
+    assert study.returncode == 2 and study.stderr.startswith(
+        f"error: {other} holds another run (preset='tuned' (study: 'report')")
+    assert len(study.stderr.splitlines()) == 1
