@@ -10,10 +10,11 @@ with the same seed and epochs, one after the other, into OUT/[PREFIX-]NAME (OUT 
 logs/STUDY). The seeds study trains one preset once per seed into OUT/seed-N (OUT defaults to
 logs/seeds-PRESET), scores each run's best weights with evaluate.py and writes OUT/summary.json
 and OUT/summary.md (mean, sample std, min and max over the seeds); --summarize-only rewrites the
-summary from the folders as they are. Rerunning the same command continues where it stopped: a
-run folder with a checkpoint is resumed (`train.py --resume`, which keeps the run's own
-config.json) and a finished one is skipped. Arguments after `--` go to every train.py command as
-they are.
+summary from the folders as they are. Each run is train.py's command in a process of its own.
+Rerunning the same command continues where it stopped: a run folder with a checkpoint is resumed
+(`train.py --resume`, which refuses a flag that differs from the run's config.json) and a
+finished one is skipped; a folder holding another recipe is refused. Arguments after `--` go to
+every train.py run as they are.
 """
 
 from __future__ import annotations
