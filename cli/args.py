@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import runs
-from models.config import Config
+from models.config import Config, flag_name
 
 DATA_DIR_HELP = ("CIFAR-10 folder or tar.gz (default: $CIFAR10_DIR, else the copy the run trained "
                  "on, else Keras' download)")
@@ -73,15 +73,13 @@ def add_config_flags(p: argparse.ArgumentParser, config_type: type[Config] = Con
     defaults = config_type()
     for field in dataclasses.fields(config_type):
         meta, default = field.metadata, getattr(defaults, field.name)
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(default, bool):
-            switch = f"--no-{field.name.replace('_', '-')}" if default else flag
-            p.add_argument(switch, dest=field.name, action="store_false" if default else
-                           "store_true", help=meta["help"])
+        if isinstance(default, bool):  # the switch that turns the default over
+            p.add_argument(flag_name(field.name, not default), dest=field.name,
+                           action="store_false" if default else "store_true", help=meta["help"])
             continue
         shown = "none" if default is None else f"{default:g}" if isinstance(default, float) \
             else default
-        p.add_argument(flag, *meta.get("aliases", ()), dest=field.name,
+        p.add_argument(flag_name(field.name), *meta.get("aliases", ()), dest=field.name,
                        type=_TYPES[str(field.type).partition(" | ")[0]],
                        choices=meta.get("choices"), metavar=meta.get("metavar"),
                        help=meta["help"] if "default" in meta["help"]

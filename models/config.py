@@ -41,6 +41,13 @@ def setting(default: Any, help: str, **flag: Any) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, **flag})
 
 
+def flag_name(name: str, value: Any = None) -> str:
+    """train.py's flag that sets the Config field name: --conv-dropout for conv_dropout; for a
+    switch, the flag that sets it to value (--no-flip for flip=False, --xla for xla=True)."""
+    flag = name.replace("_", "-")
+    return f"--no-{flag}" if value is False else f"--{flag}"
+
+
 @dataclasses.dataclass
 class Config:
     preset: str = setting("report", "named recipe", choices=tuple(sorted(PRESETS)))

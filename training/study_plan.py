@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import runs
-from models.config import RESUMABLE_CHANGES, Config, ConfigError
+from models.config import RESUMABLE_CHANGES, Config, ConfigError, flag_name
 from training.studies import STUDIES, Variant
 
 
@@ -31,7 +31,7 @@ class Step:
 def settings_flags(settings: dict[str, Any]) -> list[str]:
     """Config fields as train.py flags: {"conv_dropout": 0.0} -> ["--conv-dropout", "0.0"]."""
     return [token for key, value in settings.items()
-            for token in (f"--{key.replace('_', '-')}", str(value))]
+            for token in (flag_name(key), str(value))]
 
 
 def split_flags(args: list[str]) -> list[list[str]]:
@@ -49,13 +49,12 @@ def fields_named(extra: list[str]) -> set[str]:
     """The Config fields that extra train.py flags set: "--no-flip" sets flip, "--lr" (an alias,
     models.config.setting) learning_rate, "--dropout" both rates; flags of no field (--verbose)
     name none."""
-    by_flag = {"dropout": {"conv_dropout", "fc_dropout"}}
+    by_flag = {"--dropout": {"conv_dropout", "fc_dropout"}}
     for field in dataclasses.fields(Config):
-        for flag in (field.name, *field.metadata.get("aliases", ())):
-            by_flag[flag.removeprefix("--").replace("-", "_")] = {field.name}
-    return set().union(*(by_flag.get(group[0].removeprefix("--").removeprefix("no-")
-                                      .replace("-", "_"), set())
-                         for group in split_flags(extra)))
+        for flag in (flag_name(field.name), flag_name(field.name, False),
+                     *field.metadata.get("aliases", ())):
+            by_flag[flag] = {field.name}
+    return set().union(*(by_flag.get(group[0], set()) for group in split_flags(extra)))
 
 
 def check_same_settings(folder: Path, wanted: dict[str, Any], extra: list[str] = (),

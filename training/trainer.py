@@ -19,7 +19,7 @@ import numpy as np
 
 import runs
 from data import Augmentation, load_cifar10, make_dataset, select_split
-from models.config import RESUMABLE_CHANGES, Config, ConfigError
+from models.config import RESUMABLE_CHANGES, Config, ConfigError, flag_name
 from training.budget import budgeted
 from training.callbacks import also_into, echo, make_callbacks, stopped_early
 from training.devices import (
@@ -179,11 +179,10 @@ def resume_conflicts(saved: Config, settings: dict[str, Any]) -> list[str]:
         if key in RESUMABLE_CHANGES or value == old:
             continue
         if isinstance(value, bool):  # a switch: the flag alone says its value
-            flag = f"--no-{key}" if not value else f"--{key}"
-            conflicts.append(f"{flag.replace('_', '-')} differs from its {key}={json.dumps(old)}")
+            conflicts.append(f"{flag_name(key, value)} differs from its {key}={json.dumps(old)}")
         else:
             shown = "none" if old is None else old
-            conflicts.append(f"--{key.replace('_', '-')} {value} differs from its {shown}")
+            conflicts.append(f"{flag_name(key)} {value} differs from its {shown}")
     return conflicts
 
 
