@@ -142,10 +142,10 @@ def neuron_figures(run: str | Path, out: Path, *, which: str = "best", data_dir:
     top, rf = top_k(maxima, k), receptive_field(inputs.model, layer)
     rows = channel_rows(top, y, rf)
     chosen = choose_neurons(top, y, neurons=neurons, count=count)
-    for line in (f"{layer}: {sum(r['dead'] for r in rows)} of {len(rows)} channels never fire "
-                 f"on these {len(x)} images, {sum(r['weak'] for r in rows)} are weak (ranked "
-                 f"last)", *describe(layer, chosen)):
-        if log:
+    if log:
+        log(f"{layer}: {sum(r['dead'] for r in rows)} of {len(rows)} channels never fire on "
+            f"these {len(x)} images, {sum(r['weak'] for r in rows)} are weak (ranked last)")
+        for line in describe(layer, chosen):
             log(line)
     k = top.values.shape[1]
     where = f"patch = the unit's {rf.size}x{rf.size} field, grey = beyond the image border"

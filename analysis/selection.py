@@ -95,6 +95,7 @@ def probe_neurons(run, *, which: str, data_dir: str | None, split: str, images: 
     top = top_activations(inputs.model, layer, inputs.images, k=k, batch_size=batch_size,
                           progress=progress)
     chosen = choose_neurons(top, inputs.labels, neurons=neurons, count=count)
-    for line in describe(layer, chosen) if log else ():
-        log(line)
+    if log:
+        for line in describe(layer, chosen):
+            log(line)
     return Probe(inputs, top, chosen)

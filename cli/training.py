@@ -86,16 +86,16 @@ def train_main(argv: list[str], *, doc: str | None = None, prog: str = "train.py
     args = make_parser(doc, prog).parse_args(argv)
     if args.resume and not args.run:
         raise UsageError("--resume continues a named run: pass --run NAME (and its --out)")
+    settings = given_settings(args)
     if not args.resume:  # a bad setting is refused before TensorFlow loads, as a bad flag is
-        Config.from_settings(given_settings(args))
+        Config.from_settings(settings)
     start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow loads
     from training.trainer import prepare_run, train
 
     run = None
     with stop_on_signals():
         try:
-            run = prepare_run(given_settings(args), out=args.out, name=args.run,
-                              resume=args.resume)
+            run = prepare_run(settings, out=args.out, name=args.run, resume=args.resume)
             with run:
                 train(run, cpu_devices=args.cpu_devices, verbose=args.verbose,
                       command=" ".join([prog, *argv]))

@@ -22,5 +22,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["CLASS_NAMES", "SPLITS", "Augmentation", "Cifar10", "DataError", "load_cifar10",
-           "make_dataset",
-           "select_split", "split_validation"]
+           "make_dataset", "select_split", "split_validation"]

@@ -65,7 +65,6 @@ def _tf_augment(images, pair, augmentation: Augmentation):
     import tensorflow as tf
 
     translate, cutout = augmentation.translate, augmentation.cutout
-
     seed = tf.cast(tf.reshape(pair, [2]), tf.int32)
     n, size = tf.shape(images)[0], images.shape[1]
     if translate:
