@@ -23,8 +23,8 @@ from pathlib import Path
 import cli
 import evaluation
 import runs
-from cli.args import DATA_DIR_HELP, at_least, parser
-from data import SPLITS
+from cli.args import add_source_arguments, parser
+from cli.evaluating import evaluate_and_report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,13 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("target", nargs="?", metavar="RUN_OR_WEIGHTS",
                    help="run folder (a name under logs/ or a path) or a .weights.h5 file")
     p.add_argument("--run", help="the same as RUN_OR_WEIGHTS, named as in the other scripts")
-    p.add_argument("--which", choices=sorted(runs.WEIGHTS), default="best",
-                   help="a run's best or last weights (best)")
-    p.add_argument("--split", choices=SPLITS, default="test",
-                   help="CIFAR-10 split (test); val is training's")
-    p.add_argument("--data-dir", help=DATA_DIR_HELP)
-    p.add_argument("--batch-size", type=at_least(1), default=500,
-                   help="images per forward pass (500)")
+    add_source_arguments(p, batch_size=500)
     p.add_argument("--tta", choices=evaluation.TTA_CHOICES,
                    help="also report test-time augmentation (mirror images)")
     p.add_argument("--out", help="folder for the JSON and PNG (default: RUN/eval); for --summary, "
@@ -76,13 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.target is None:
         raise cli.UsageError("name a run folder or a weights file to evaluate (or pass --summary); "
                              "see --help")
-    result = evaluation.evaluate_run(args.target, which=args.which, split=args.split,
-                                     data_dir=args.data_dir, batch_size=args.batch_size,
-                                     tta=args.tta)
-    json_path = Path(args.json) if args.json else evaluation.default_json_path(result, args.out)
-    print(evaluation.format_report(result), flush=True)  # first: a failed write keeps them
-    paths = evaluation.write_results(result, json_path)
-    print("", *(f"wrote {path}" for path in paths), sep="\n")
+    evaluate_and_report(args.target, which=args.which, split=args.split,
+                        data_dir=args.data_dir, batch_size=args.batch_size, tta=args.tta,
+                        json_path=Path(args.json) if args.json else None, out=args.out)
 
 
 if __name__ == "__main__":

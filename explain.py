@@ -54,9 +54,9 @@ def add_gradcam(p: argparse.ArgumentParser) -> None:
 def run_gradcam(args: argparse.Namespace) -> list[Path]:
     from analysis.gradcam_figures import gradcam_figures
 
-    return gradcam_figures(args.run, flags.output_folder(args), **flags.run_options(args),
-                           layer=args.layer, target=args.target, indices=args.indices,
-                           per_class=not args.first, progress=True)
+    return gradcam_figures(flags.run_images(args), flags.output_folder(args), layer=args.layer,
+                           target=args.target, indices=args.indices, per_class=not args.first,
+                           progress=True)
 
 
 def add_activation_max(p: argparse.ArgumentParser) -> None:
@@ -72,12 +72,14 @@ def add_activation_max(p: argparse.ArgumentParser) -> None:
 
 
 def run_activation_max(args: argparse.Namespace) -> list[Path]:
+    from analysis.activation_max import Ascent
     from analysis.activation_max_figures import activation_max_figures
 
-    return activation_max_figures(args.run, flags.output_folder(args), **flags.run_options(args),
-                                  **flags.neuron_options(args), steps=args.steps,
-                                  objective=args.objective, jitter=args.jitter, seed=args.seed,
-                                  progress=True, log=print)
+    ascent = Ascent(steps=args.steps, objective=args.objective, jitter=args.jitter,
+                    seed=args.seed)
+    return activation_max_figures(flags.run_images(args), flags.output_folder(args),
+                                  flags.neuron_query(args), ascent=ascent, progress=True,
+                                  log=print)
 
 
 def add_sanity(p: argparse.ArgumentParser) -> None:
@@ -95,8 +97,8 @@ def add_sanity(p: argparse.ArgumentParser) -> None:
 def run_sanity(args: argparse.Namespace) -> list[Path]:
     from analysis.sanity_figures import sanity_figures
 
-    return sanity_figures(args.run, flags.output_folder(args), **flags.run_options(args),
-                          layer=args.layer, target=args.target, methods=args.methods.split(","),
+    return sanity_figures(flags.run_images(args), flags.output_folder(args), layer=args.layer,
+                          target=args.target, methods=args.methods.split(","),
                           example=args.example, seed=args.seed, progress=True)
 
 

@@ -57,11 +57,12 @@ def main() -> None:
     args = parse_args()
     cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow
     from analysis.guided_figures import guided_figures
+    from analysis.smoothgrad import Smoothing
 
-    paths = guided_figures(args.run, flags.output_folder(args), **flags.run_options(args),
-                           **flags.neuron_options(args), method=args.method, render=args.render,
-                           smooth_samples=args.smoothgrad, smooth_noise=args.noise,
-                           seed=args.seed, progress=True, log=print)
+    smoothing = Smoothing(args.smoothgrad, args.noise, args.seed) if args.smoothgrad else None
+    paths = guided_figures(flags.run_images(args), flags.output_folder(args),
+                           flags.neuron_query(args), method=args.method, render=args.render,
+                           smoothing=smoothing, progress=True, log=print)
     flags.print_written(paths)
 
 

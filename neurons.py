@@ -39,8 +39,8 @@ def main() -> None:
     cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow
     from analysis.neuron_figures import neuron_figures
 
-    paths = neuron_figures(args.run, flags.output_folder(args), **flags.run_options(args),
-                           **flags.neuron_options(args), progress=True, log=print)
+    paths = neuron_figures(flags.run_images(args), flags.output_folder(args),
+                           flags.neuron_query(args), progress=True, log=print)
     flags.print_written(paths)
 
 

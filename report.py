@@ -60,9 +60,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow loads
     out = Path(args.out) if args.out else runs.find_run(args.runs[0]) / "report"
-    pages = reporting.build_report(args.runs, out, featured=args.featured, data_dir=args.data_dir,
-                         batch_size=args.batch_size, analyses=not args.no_analyses,
-                         seeds=report_seeds(args.seeds))
+    pages = reporting.build_report(args.runs, out, featured=args.featured,
+                                   data_dir=args.data_dir, batch_size=args.batch_size,
+                                   analyses=not args.no_analyses, seeds=report_seeds(args.seeds),
+                                   log=lambda line: print(line, file=sys.stderr))
     for kind in ("html", "markdown"):
         print(f"{kind}: {pages[kind]}")
     missing = json.loads(pages["json"].read_text())["missing"]

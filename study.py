@@ -25,16 +25,14 @@ import sys
 from collections.abc import Callable
 
 import cli
-import cli.args
-import evaluation
 import runs
 from cli.args import parser
+from cli.evaluating import evaluate_and_report
 from cli.training import run_in_child
 from models.config import PRESETS, Config
 from reporting.seed_summary import summarize, summary_markdown, write_summary
 from training.seeds import (
     DEFAULT_SEEDS,
-    evaluate_seed,
     finished_folders,
     parse_seeds,
     plan_seeds,
@@ -92,9 +90,7 @@ def seed_step(step: Step, data_dir: str | None) -> None:
         train_step(step)
         return
     cli.start_quietly()
-    result, paths = evaluate_seed(step.folder, data_dir)
-    print(evaluation.format_report(result))
-    cli.args.print_written(paths)
+    evaluate_and_report(str(step.folder), which="best", split="test", data_dir=data_dir)
 
 
 def run_steps(steps: list[Step], dry_run: bool, run: Callable[[Step], None] = train_step) -> None:

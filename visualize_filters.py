@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 
 import cli
+from analysis.choices import FILTER_IMAGES
 from cli import args as flags
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = flags.parser(__doc__)
-    flags.add_run_arguments(p, images=1000, what="figures and table")
+    flags.add_run_arguments(p, images=FILTER_IMAGES, what="figures and table")
     p.add_argument("--layer", default="CONV1", help="conv layer (default: CONV1)")
     p.add_argument("--no-activations", dest="activations", action="store_false",
                    help="draw the filters only, without feeding images through the network")
@@ -39,8 +40,8 @@ def main() -> None:
     cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow
     from analysis.filters import filter_figures
 
-    paths = filter_figures(args.run, flags.output_folder(args), **flags.run_options(args),
-                           layer=args.layer, activations=args.activations, progress=True)
+    paths = filter_figures(flags.run_images(args), flags.output_folder(args), layer=args.layer,
+                           activations=args.activations, progress=True)
     flags.print_written(paths)
 
 

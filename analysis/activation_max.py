@@ -54,6 +54,19 @@ COLOUR_MIX = COLOUR_MIX / np.linalg.norm(COLOUR_MIX, axis=0).max()
 ADAM = (0.9, 0.999, 1e-8)  # beta1, beta2, epsilon
 
 
+@dataclass(frozen=True)
+class Ascent:
+    """maximize's settings, as the figures pass them on and record them: gradient-ascent steps,
+    the objective ("mean" over the channel's map, or its "centre" unit), the random shift per
+    step in pixels, Adam's learning rate and the seed of the start image and shifts."""
+
+    steps: int = STEPS
+    objective: str = "mean"
+    jitter: int = JITTER
+    learning_rate: float = LEARNING_RATE
+    seed: int = 0
+
+
 @dataclass
 class Visualization:
     """Per chosen channel: its synthesized image and the objective along the way."""

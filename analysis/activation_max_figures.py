@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from analysis.activation_max import LEARNING_RATE, maximize
+from analysis.activation_max import Ascent, maximize
 from analysis.activations import class_purity, layer_model
-from analysis.choices import JITTER, STEPS
 from analysis.figures import DPI, Cell, grid_figure, save_figure
+from analysis.inputs import NeuronQuery, RunImages
 from analysis.neuron_figures import CELL, neuron_patches
 from analysis.receptive_field import receptive_field
 from analysis.selection import probe_neurons
@@ -36,31 +37,20 @@ from data import CLASS_NAMES
 from runs import atomic_save, atomic_write_text
 
 
-def activation_max_figures(run: str | Path, out: Path, *, which: str = "best",
-                           data_dir: str | None = None, split: str = "test",
-                           images: int | None = None, batch_size: int = 250,
-                           layer: str = "CONV4", neurons: list[int] | None = None,
-                           count: int = 10, k: int = 9, steps: int = STEPS,
-                           objective: str = "mean", jitter: int = JITTER,
-                           learning_rate: float = LEARNING_RATE, seed: int = 0,
-                           progress: bool = False,
+def activation_max_figures(run_images: RunImages, out: Path, query: NeuronQuery = NeuronQuery(), *,
+                           ascent: Ascent = Ascent(), progress: bool = False,
                            log: Callable[[str], None] | None = None) -> list[Path]:
-    """Synthesized images of run's chosen channels beside their top-k patches, written into
-    out; returns the paths.
+    """Synthesized images of the query's channels beside their top-k patches among the images
+    run_images names, written into out; returns the paths.
 
-    The top-k images of every channel are searched among the first `images` images of split
-    (None: all); neurons are the channels (None: the `count` purest). steps, objective, jitter,
-    learning_rate and seed are analysis.activation_max.maximize's. log, where given, takes
-    why each channel was chosen, a line each.
+    ascent holds analysis.activation_max.maximize's settings. log, where given, takes why each
+    channel was chosen, a line each.
     """
-    probe = probe_neurons(run, which=which, data_dir=data_dir, split=split, images=images,
-                          layer=layer, neurons=neurons, count=count, k=k, batch_size=batch_size,
-                          progress=progress, log=log)
+    probe = probe_neurons(run_images, query, progress=progress, log=log)
     model, x, y = probe.inputs.model, probe.inputs.images, probe.inputs.labels
-    top, chosen, out = probe.top, probe.chosen, Path(out)
+    top, chosen, out, layer = probe.top, probe.chosen, Path(out), query.layer
     channels = np.array([c.channel for c in chosen])
-    vis = maximize(model, layer, channels, steps=steps, learning_rate=learning_rate,
-                   jitter=jitter, objective=objective, seed=seed, progress=progress)
+    vis = maximize(model, layer, channels, **asdict(ascent), progress=progress)
     synthesized = np.round(vis.images).astype(np.uint8)
     maps = np.asarray(layer_model(model, layer).predict_on_batch(synthesized.astype(np.float32)))
     own = maps[np.arange(len(channels)), ..., channels]  # (n, h, w): each channel's own map
@@ -71,12 +61,14 @@ def activation_max_figures(run: str | Path, out: Path, *, which: str = "best",
     npz = out / f"actmax_{layer}.npz"
     out.mkdir(parents=True, exist_ok=True)
     atomic_save(npz, lambda tmp: np.savez_compressed(
-        tmp, layer=layer, objective=objective, seed=seed, steps=steps, channels=channels,
+        tmp, layer=layer, objective=ascent.objective, seed=ascent.seed, steps=ascent.steps,
+        channels=channels,
         images=synthesized, trace=vis.trace, activation=vis.activation,
         top_images=top.images[channels], top_activations=top.values[channels]))
-    record = {"run": str(run), "weights": which, "layer": layer, "split": split,
-              "images": len(x), "k": k, "objective": objective, "steps": steps,
-              "jitter": jitter, "learning_rate": learning_rate, "seed": seed,
+    record = {"run": str(run_images.run), "weights": run_images.which, "layer": layer,
+              "split": run_images.split, "images": len(x), "k": k, "objective": ascent.objective,
+              "steps": ascent.steps, "jitter": ascent.jitter,
+              "learning_rate": ascent.learning_rate, "seed": ascent.seed,
               "channels": [{"channel": c.channel, "reason": c.reason,
                             "dominant": CLASS_NAMES[rows[c.channel]["dominant"]],
                             "synthesized_mean": round(float(means[i]), 5),
@@ -99,12 +91,12 @@ def activation_max_figures(run: str | Path, out: Path, *, which: str = "best",
                            zip(patches, top.images[c.channel], top.values[c.channel],
                                strict=True)))])
         labels.append(f"#{c.channel}\n{row['count']}/{k} {CLASS_NAMES[row['dominant']]}")
-    unit = "centre unit" if objective == "centre" else "mean over the map"
+    unit = "centre unit" if ascent.objective == "centre" else "mean over the map"
     title = (f"{layer}: what each channel wants (activation maximization of its {unit}, "
-             f"{steps} steps, jitter {jitter}, seed {seed}) beside its top {k} patches among "
-             f"{len(x)} {split} images\nunder the synthesized image: the channel's mean / "
-             f"largest activation in it; under each patch: the image's class and the channel's "
-             f"largest activation in it")
+             f"{ascent.steps} steps, jitter {ascent.jitter}, seed {ascent.seed}) beside its top "
+             f"{k} patches among {len(x)} {run_images.split} images\nunder the synthesized image: "
+             f"the channel's mean / largest activation in it; under each patch: the image's "
+             f"class and the channel's largest activation in it")
     size = max(p.shape[0] for p in patches)
     figure = save_figure(grid_figure(grid, title=title, labels=labels,
                                      cell=size * max(1, round(CELL / size))),

@@ -7,6 +7,9 @@ GRADIENT_METHODS = ("guided", "saliency", "deconvnet")
 MAP_STYLES = ("signed", "abs")
 RENDERS = ("standard", *MAP_STYLES)  # standard: each method's usual style (guided.STANDARD_STYLE)
 
+# The filters' figures (analysis.filters): the images whose mean activation each filter shows.
+FILTER_IMAGES = 1000
+
 # Activation maximization (analysis.activation_max).
 OBJECTIVES = ("mean", "centre")
 STEPS = 256

@@ -26,7 +26,7 @@ import runs
 from analysis import AnalysisError
 from analysis.activations import channel_means
 from analysis.figures import DPI, Cell, grid_figure, save_figure
-from analysis.inputs import check_counts, load_inputs
+from analysis.inputs import RunImages, load_inputs
 from runs import atomic_write_text
 
 BARS_WIDTH, BARS_BOTTOM = 300, 40  # pixels beside and under the grid for the bar chart
@@ -130,29 +130,26 @@ def write_table(path: Path, kernel: np.ndarray, means: np.ndarray | None,
     return path
 
 
-def filter_figures(run: str | Path, out: Path, *, which: str = "best", data_dir: str | None = None,
-                   layer: str = "CONV1", images: int | None = 1000, activations: bool = True,
-                   split: str = "test", batch_size: int = 250,
-                   progress: bool = False) -> list[Path]:
-    """Both filter grids (raw and normalized) and the table of one run's layer, written into
-    out; returns the paths. With activations, each filter's mean activation on the first
-    `images` images of split (None: all) is written under it and into the table."""
-    check_counts(("the batch size", batch_size))
+def filter_figures(run_images: RunImages, out: Path, *, layer: str = "CONV1",
+                   activations: bool = True, progress: bool = False) -> list[Path]:
+    """Both filter grids (raw and normalized) and the table of one layer of the run's network,
+    written into out; returns the paths. With activations, each filter's mean activation on
+    the images run_images names is written under it and into the table (visualize_filters.py
+    and the report take the first analysis.choices.FILTER_IMAGES); without, no image is read."""
     out = Path(out)
     means = active = None
     if activations:
-        inputs = load_inputs(run, which=which, data_dir=data_dir, split=split, images=images,
-                             check=lambda model: conv_kernel(model, layer))
+        inputs = load_inputs(run_images, check=lambda model: conv_kernel(model, layer))
         model = inputs.model
-        means, active = channel_means(model, layer, inputs.images, batch_size, progress)
+        means, active = channel_means(model, layer, inputs.images, run_images.batch_size, progress)
     else:
-        model = runs.load_network(run, which)[0]
+        model = runs.load_network(run_images.run, run_images.which)[0]
     kernel = conv_kernel(model, layer)
     kh, kw, channels, count = kernel.shape
     shape = f"{count} filters of {kh}x{kw}x{channels}"
     shape += "" if channels == 3 else ", one tile per input channel"
     below = "" if means is None else (f"; under each: mean activation on {len(inputs.images)} "
-                                      f"{split} images")
+                                      f"{run_images.split} images")
     paths = []
     for normalize, how in ((False, "raw: one common scale, grey = 0"),
                            (True, "normalized per filter")):

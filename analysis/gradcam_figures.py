@@ -33,7 +33,7 @@ from analysis.gradcam import (
     upsample,
 )
 from analysis.guided import render_map
-from analysis.inputs import check_counts, load_inputs
+from analysis.inputs import RunImages, load_inputs
 from runs import atomic_save
 
 ALPHA = 0.5  # weight of the coloured map over the image in the overlay
@@ -111,30 +111,26 @@ def _describe(*, indices: list[int] | None, per_class: bool, searched: int, spli
     return f"the first {searched} {split} images"
 
 
-def gradcam_figures(run: str | Path, out: Path, *, which: str = "best",
-                    data_dir: str | None = None, split: str = "test", images: int | None = None,
-                    batch_size: int = 250, layer: str = "CONV4", target: str | int = "predicted",
-                    indices: list[int] | None = None, per_class: bool = True,
-                    progress: bool = False) -> list[Path]:
-    """Grad-CAM and Guided Grad-CAM of run's network at layer, written into out; returns the
+def gradcam_figures(run_images: RunImages, out: Path, *, layer: str = "CONV4",
+                    target: str | int = "predicted", indices: list[int] | None = None,
+                    per_class: bool = True, progress: bool = False) -> list[Path]:
+    """Grad-CAM and Guided Grad-CAM of the run's network at layer, written into out; returns the
     paths.
 
-    The images are the chosen indices into the first `images` images of split (None: all), else
-    a per-class sample among them (analysis.gradcam.per_class_sample: for each class its most
-    confident correct image and its most confident mistake), else (per_class False) those first
-    images themselves. target is the class each map explains: "predicted", "true", or one class
-    by number or name for every image.
+    The images are the chosen indices into the images run_images names, else a per-class
+    sample among them (analysis.gradcam.per_class_sample: for each class its most confident
+    correct image and its most confident mistake), else (per_class False) those images.
+    target is the class each map explains: "predicted", "true", or one class by number or name
+    for every image.
     """
-    check_counts(("the batch size", batch_size))
     _check_indices(indices)
 
     def check(model):
         spatial_layer(model, layer)
         check_target(model, target)
 
-    out = Path(out)
-    inputs = load_inputs(run, which=which, data_dir=data_dir, split=split, images=images,
-                         check=check)
+    out, split, batch_size = Path(out), run_images.split, run_images.batch_size
+    inputs = load_inputs(run_images, check=check)
     model, x, y = inputs.model, inputs.images, inputs.labels
     _check_indices(indices, len(x), split)
     if indices is None and not per_class and len(x) > MAX_ROWS:

@@ -20,7 +20,7 @@ name starts with smoothgrad_, the titles say so and the npz holds its settings.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -31,13 +31,15 @@ from analysis.activations import TopActivations
 from analysis.choices import GRADIENT_METHODS, RENDERS
 from analysis.figures import DPI, Cell, grid_figure, save_figure
 from analysis.guided import STANDARD_STYLE, render_map, unit_gradients
+from analysis.inputs import NeuronQuery, RunImages
 from analysis.receptive_field import ReceptiveField, crop_field, field_box, receptive_field
 from analysis.selection import probe_neurons
-from analysis.smoothgrad import NOISE, check_smoothing, smoothgrad
+from analysis.smoothgrad import Smoothing, smoothgrad
 from data import CLASS_NAMES
 from runs import atomic_save
 
 PADDING = 1.0  # the part of a border unit's field outside the image is drawn white
+
 
 class Selection:
     """The chosen neurons' top-k images, units and receptive-field boxes, as (neurons, k) arrays."""
@@ -64,25 +66,8 @@ class Selection:
                                   progress and smoothing is None)
 
         flat = map_of(images) if smoothing is None else smoothgrad(
-            map_of, images, samples=smoothing.samples, noise=smoothing.noise,
-            seed=smoothing.seed, progress=progress)
+            map_of, images, **asdict(smoothing), progress=progress)
         return flat.reshape(self.images.shape)
-
-
-@dataclass(frozen=True)
-class Smoothing:
-    """SmoothGrad's settings: samples noisy copies per image, noise level, generator seed."""
-
-    samples: int
-    noise: float
-    seed: int
-
-    def title(self) -> str:
-        return f"SmoothGrad ({self.samples} samples, noise {self.noise:g} of the pixel range)"
-
-    def settings(self) -> dict:
-        return {"smooth_samples": self.samples, "smooth_noise": self.noise,
-                "smooth_seed": self.seed}
 
 
 def save_maps(path: Path, sel: Selection, maps: dict[str, np.ndarray], layer: str,
@@ -140,43 +125,35 @@ def topk_figure(path: Path, sel: Selection, maps: np.ndarray, method: str, rende
     return save_figure(grid_figure(rows, title=title, labels=labels), path, dpi=DPI)
 
 
-def guided_figures(run: str | Path, out: Path, *, which: str = "best", data_dir: str | None = None,
-                   layer: str = "CONV4", neurons: list[int] | None = None, count: int = 10,
-                   method: str = "guided", k: int = 9, split: str = "test",
-                   images: int | None = None, render: str = "standard", batch_size: int = 250,
-                   smooth_samples: int = 0, smooth_noise: float = NOISE, seed: int = 0,
-                   progress: bool = False,
+def guided_figures(run_images: RunImages, out: Path, query: NeuronQuery = NeuronQuery(), *,
+                   method: str = "guided", render: str = "standard",
+                   smoothing: Smoothing | None = None, progress: bool = False,
                    log: Callable[[str], None] | None = None) -> list[Path]:
-    """The maps of run's chosen neurons, written with their figures into out; returns the paths.
+    """The maps of the query's neurons among the images run_images names, written with their
+    figures into out; returns the paths.
 
-    The top-k images of every channel are searched among the first `images` images of split
-    (None: all); neurons are the channels to explain (None: the `count` purest). method is one
-    of analysis.choices.GRADIENT_METHODS, or "all" for the three and a side-by-side figure;
-    render is one of analysis.choices.RENDERS ("standard": each method's usual rendering,
-    guided.STANDARD_STYLE). log, where given, takes why each neuron was chosen, a line each.
-    smooth_samples > 0 turns SmoothGrad on (analysis.smoothgrad: the
-    mean map over that many noisy copies of each image, noise N(0, (smooth_noise * 255)^2) from
-    a generator seeded with seed; the paper's defaults are 50 samples and 0.15).
+    method is one of analysis.choices.GRADIENT_METHODS, or "all" for the three and a
+    side-by-side figure; render is one of analysis.choices.RENDERS ("standard": each method's
+    usual rendering, guided.STANDARD_STYLE). With smoothing, each map is SmoothGrad's
+    (analysis.smoothgrad.Smoothing). log, where given, takes why each neuron was chosen, a line
+    each.
     """
     if method not in (*GRADIENT_METHODS, "all"):
         raise AnalysisError(f"method must be one of {', '.join(GRADIENT_METHODS)} or all, "
                             f"not {method!r}")
     if render not in RENDERS:
         raise AnalysisError(f"render must be one of {', '.join(RENDERS)}, not {render!r}")
-    check_smoothing(smooth_samples, smooth_noise)
-    smoothing = Smoothing(smooth_samples, smooth_noise, seed) if smooth_samples else None
     prefix = "smoothgrad_" if smoothing else ""
-    out = Path(out)
-    probe = probe_neurons(run, which=which, data_dir=data_dir, split=split, images=images,
-                          layer=layer, neurons=neurons, count=count, k=k, batch_size=batch_size,
-                          progress=progress, log=log)
+    out, layer = Path(out), query.layer
+    probe = probe_neurons(run_images, query, progress=progress, log=log)
     inputs, top, chosen = probe.inputs, probe.top, probe.chosen
     model, x, y = inputs.model, inputs.images, inputs.labels
     sel = Selection(top, [c.channel for c in chosen], x, y, receptive_field(model, layer))
     methods = GRADIENT_METHODS if method == "all" else (method,)
-    maps = {m: sel.gradients(model, layer, m, batch_size, progress, smoothing) for m in methods}
-    paths = [save_maps(out / f"{prefix}{method}_{layer}_maps.npz", sel, maps, layer, split,
-                       smoothing)]
+    maps = {m: sel.gradients(model, layer, m, run_images.batch_size, progress, smoothing)
+            for m in methods}
+    paths = [save_maps(out / f"{prefix}{method}_{layer}_maps.npz", sel, maps, layer,
+                       run_images.split, smoothing)]
     for m in methods:
         paths.append(unit_figure(out / f"{prefix}{m}_{layer}.png", sel, {m: maps[m]}, render,
                                  layer, smoothing))

@@ -26,7 +26,7 @@ import numpy as np
 
 from analysis.activations import ChannelMaxima, TopActivations, channel_maxima, class_purity, top_k
 from analysis.figures import DPI, Cell, grid_figure, save_figure
-from analysis.inputs import check_counts, load_inputs
+from analysis.inputs import NeuronQuery, RunImages, load_inputs
 from analysis.receptive_field import ReceptiveField, crop_field, field_box, receptive_field
 from analysis.selection import check_neurons, choose_neurons, describe
 from data import CLASS_NAMES
@@ -121,49 +121,45 @@ def write_tables(out: Path, layer: str, summary: dict, rows: list[dict]) -> list
     return [json_path, csv_path]
 
 
-def neuron_figures(run: str | Path, out: Path, *, which: str = "best", data_dir: str | None = None,
-                   layer: str = "CONV4", split: str = "test", images: int | None = None,
-                   k: int = 9, neurons: list[int] | None = None, count: int = 10,
-                   batch_size: int = 250, progress: bool = False,
+def neuron_figures(run_images: RunImages, out: Path, query: NeuronQuery = NeuronQuery(), *,
+                   progress: bool = False,
                    log: Callable[[str], None] | None = None) -> list[Path]:
-    """Both figures and the tables of one run's layer, written into out; returns the paths.
+    """Both figures and the tables of the query's layer, written into out; returns the paths.
 
-    The top-k images of every channel are searched among the first `images` images of split
-    (None: all); neurons are the channels to show (None: the `count` purest). log, where
-    given, takes what it found: how many channels are dead or weak, and why each neuron was
-    chosen, a line each.
+    The top-k images of every channel are searched among the images run_images names; the
+    neurons shown are the query's. log, where given, takes what it found: how many channels are
+    dead or weak, and why each neuron was chosen, a line each.
     """
-    check_counts(("k", k), ("the number of neurons", count), ("the batch size", batch_size))
-    out = Path(out)
-    inputs = load_inputs(run, which=which, data_dir=data_dir, split=split, images=images,
-                         check=lambda model: check_neurons(model, layer, neurons))
+    out, layer = Path(out), query.layer
+    inputs = load_inputs(run_images, check=lambda model: check_neurons(model, layer, query.neurons))
     x, y = inputs.images, inputs.labels
-    maxima = channel_maxima(inputs.model, layer, x, batch_size, progress)
-    top, rf = top_k(maxima, k), receptive_field(inputs.model, layer)
+    maxima = channel_maxima(inputs.model, layer, x, run_images.batch_size, progress)
+    top, rf = top_k(maxima, query.k), receptive_field(inputs.model, layer)
     rows = channel_rows(top, y, rf)
-    chosen = choose_neurons(top, y, neurons=neurons, count=count)
+    chosen = choose_neurons(top, y, neurons=query.neurons, count=query.count)
     if log:
         log(f"{layer}: {sum(r['dead'] for r in rows)} of {len(rows)} channels never fire on "
             f"these {len(x)} images, {sum(r['weak'] for r in rows)} are weak (ranked last)")
         for line in describe(layer, chosen):
             log(line)
-    k = top.values.shape[1]
+    k = top.values.shape[1]  # the query's, or fewer where there are fewer images
     where = f"patch = the unit's {rf.size}x{rf.size} field, grey = beyond the image border"
     neuron_rows = [(f"#{c.channel}\n{rows[c.channel]['count']}/{k} "
                     f"{rows[c.channel]['dominant_name']}",
                     neuron_patches(x, top, c.channel, rf),
                     [f"{t['class']} {t['activation']:.2f}" for t in rows[c.channel]["top"]])
                    for c in chosen]
-    how = "picked by hand" if neurons is not None else "chosen by class purity"
-    paths = [plot_rows(neuron_rows, f"{layer} neurons {how}: top {k} of {len(x)} {split} "
-                                    f"images\n{where}", out / f"neurons_{layer}.png")]
+    how = "picked by hand" if query.neurons is not None else "chosen by class purity"
+    paths = [plot_rows(neuron_rows, f"{layer} neurons {how}: top {k} of {len(x)} "
+                                    f"{run_images.split} images\n{where}",
+                       out / f"neurons_{layer}.png")]
     picks = class_neurons(top, rows, y)
     paths.append(plot_rows(class_rows(x, y, maxima, picks, rf, k),
                            f"{layer}: per class, the neuron most selective for it (the class's "
                            f"share of its top {k}) and its top {CLASS_COLUMNS} patches in that "
                            f"class\n{where}", out / f"neurons_{layer}_classes.png"))
-    summary = {"run": str(run), "weights": which, "layer": layer, "split": split,
-               "images": len(x), "k": k, "receptive_field": vars(rf),
+    summary = {"run": str(run_images.run), "weights": run_images.which, "layer": layer,
+               "split": run_images.split, "images": len(x), "k": k, "receptive_field": vars(rf),
                "selected": [{"channel": c.channel, "reason": c.reason} for c in chosen],
                "class_neurons": [{"class": CLASS_NAMES[cls], "channel": ch, "count": n}
                                  for cls, ch, n in picks]}

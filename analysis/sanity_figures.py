@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from analysis import AnalysisError
-from analysis.choices import SANITY_IMAGES
 from analysis.figures import DPI, Cell, grid_figure, save_figure
 from analysis.gradcam import check_target, choose_targets, class_name, predict, upsample
 from analysis.gradcam_figures import overlay
 from analysis.guided import render_map
-from analysis.inputs import check_counts, load_inputs
+from analysis.inputs import RunImages, load_inputs
 from analysis.sanity import (
     METHODS,
     SPATIAL,
@@ -116,26 +115,21 @@ def curve_figure(path: Path, check: SanityCheck, title: str) -> Path:
     return save_figure(fig, path, dpi=DPI)
 
 
-def sanity_figures(run: str | Path, out: Path, *, which: str = "best",
-                   data_dir: str | None = None, split: str = "test",
-                   images: int | None = SANITY_IMAGES,
-                   batch_size: int = 250, layer: str = "CONV4", target: str | int = "predicted",
-                   methods: list[str] | None = None, example: int = 0, seed: int = 0,
-                   progress: bool = False) -> list[Path]:
-    """The cascading randomization check of run's network on the first `images` images of
-    split (None: all), written into out; returns the paths. layer is Grad-CAM's; target the
-    class each map explains (predicted, true, or one class by number or name); methods a subset
-    of analysis.sanity.METHODS (None: all); example the image (of those) the stage figure
-    shows; seed the re-initialization's."""
+def sanity_figures(run_images: RunImages, out: Path, *, layer: str = "CONV4",
+                   target: str | int = "predicted", methods: list[str] | None = None,
+                   example: int = 0, seed: int = 0, progress: bool = False) -> list[Path]:
+    """The cascading randomization check of the run's network on the images (the scripts take
+    the first analysis.choices.SANITY_IMAGES), written into out; returns the paths. layer is
+    Grad-CAM's; target the class each map explains (predicted, true, or one class by number or
+    name); methods a subset of analysis.sanity.METHODS (None: all); example the image (of
+    those) the stage figure shows; seed the re-initialization's."""
     methods = list(METHODS) if methods is None else methods
     check_methods(methods)
-    check_counts(("the batch size", batch_size))
     if example < 0:
         raise AnalysisError(f"the example image must be one of the images, 0 or more, not "
                             f"{example}")
-    out = Path(out)
-    inputs = load_inputs(run, which=which, data_dir=data_dir, split=split, images=images,
-                         check=lambda model: check_target(model, target))
+    out, split, batch_size = Path(out), run_images.split, run_images.batch_size
+    inputs = load_inputs(run_images, check=lambda model: check_target(model, target))
     model, x, y = inputs.model, inputs.images, inputs.labels
     if example >= len(x):
         raise AnalysisError(f"the example image must be one of the {len(x)} images, 0 to "
@@ -145,8 +139,8 @@ def sanity_figures(run: str | Path, out: Path, *, which: str = "best",
     check = cascading_randomization(model, x, targets, layer=layer, methods=methods, seed=seed,
                                     batch_size=batch_size, progress=progress)
     per_method = summary(check)
-    record = {"run": str(run), "weights": which, "split": split, "layer": layer,
-              "images": len(x), "labels": [int(v) for v in y],
+    record = {"run": str(run_images.run), "weights": run_images.which, "split": split,
+              "layer": layer, "images": len(x), "labels": [int(v) for v in y],
               "predictions": [int(v) for v in probabilities.argmax(axis=1)],
               "target": str(target), "targets": [int(v) for v in targets], "seed": seed,
               "stages": [s.name for s in check.stages],

@@ -23,7 +23,7 @@ from analysis.activations import (
     spatial_layer,
     top_activations,
 )
-from analysis.inputs import Inputs, check_counts, load_inputs
+from analysis.inputs import Inputs, NeuronQuery, RunImages, load_inputs
 from data import CLASS_NAMES
 
 BY_HAND = "picked by hand"
@@ -84,18 +84,17 @@ class Probe:
     chosen: list[Choice]
 
 
-def probe_neurons(run, *, which: str, data_dir: str | None, split: str, images: int | None,
-                  layer: str, neurons: list[int] | None, count: int, k: int, batch_size: int,
-                  progress: bool, log: Callable[[str], None] | None = None) -> Probe:
-    """Load a run's network and images (the neurons checked first), find every channel's top-k
-    images and choose the neurons; log, where given, takes why each was chosen, a line each."""
-    check_counts(("k", k), ("the number of neurons", count), ("the batch size", batch_size))
-    inputs = load_inputs(run, which=which, data_dir=data_dir, split=split, images=images,
-                         check=lambda model: check_neurons(model, layer, neurons))
-    top = top_activations(inputs.model, layer, inputs.images, k=k, batch_size=batch_size,
-                          progress=progress)
-    chosen = choose_neurons(top, inputs.labels, neurons=neurons, count=count)
+def probe_neurons(run_images: RunImages, query: NeuronQuery, *, progress: bool = False,
+                  log: Callable[[str], None] | None = None) -> Probe:
+    """Load the run's network and the images run_images names (the query's neurons checked
+    first), find every channel's top-k images and choose the neurons; log, where given, takes
+    why each was chosen, a line each."""
+    inputs = load_inputs(run_images, check=lambda model: check_neurons(model, query.layer,
+                                                                       query.neurons))
+    top = top_activations(inputs.model, query.layer, inputs.images, k=query.k,
+                          batch_size=run_images.batch_size, progress=progress)
+    chosen = choose_neurons(top, inputs.labels, neurons=query.neurons, count=query.count)
     if log:
-        for line in describe(layer, chosen):
+        for line in describe(query.layer, chosen):
             log(line)
     return Probe(inputs, top, chosen)

@@ -18,6 +18,7 @@ image per sample, so a seed gives the same maps whatever the batch size.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -36,6 +37,28 @@ def check_smoothing(samples: int, noise: float) -> None:
                             f"not {samples}")
     if not noise >= 0:  # also NaN
         raise AnalysisError(f"the SmoothGrad noise level must be at least 0, not {noise}")
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """SmoothGrad's settings, checked when made: samples noisy copies per image (at least 1),
+    the noise level (a fraction of the pixel range) and the noise generator's seed."""
+
+    samples: int = SAMPLES
+    noise: float = NOISE
+    seed: int = 0
+
+    def __post_init__(self):
+        check_smoothing(self.samples, self.noise)
+        if self.samples < 1:
+            raise AnalysisError("SmoothGrad needs at least 1 sample")
+
+    def title(self) -> str:
+        return f"SmoothGrad ({self.samples} samples, noise {self.noise:g} of the pixel range)"
+
+    def settings(self) -> dict:
+        return {"smooth_samples": self.samples, "smooth_noise": self.noise,
+                "smooth_seed": self.seed}
 
 
 def smoothgrad(map_of: Callable[[np.ndarray], np.ndarray], images: np.ndarray, *,

@@ -7,6 +7,8 @@ import dataclasses
 from pathlib import Path
 
 import runs
+from analysis.inputs import NeuronQuery, RunImages
+from data import SPLITS
 from models.config import Config, flag_name
 
 DATA_DIR_HELP = ("CIFAR-10 folder or tar.gz (default: $CIFAR10_DIR, else the copy the run trained "
@@ -86,19 +88,25 @@ def add_config_flags(p: argparse.ArgumentParser, config_type: type[Config] = Con
                        else f"{meta['help']} (default: {shown})")
 
 
+def add_source_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
+    """Which weights of a run and which CIFAR-10 images, as evaluate.py and the analyses take
+    them."""
+    p.add_argument("--which", choices=tuple(runs.WEIGHTS), default="best",
+                   help="the run's best-on-validation or last weights (default: best)")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument("--split", choices=SPLITS, default="test",
+                   help="CIFAR-10 split (default: test; val and train cut as training cut them)")
+    p.add_argument("--batch-size", type=at_least(1), default=batch_size,
+                   help=f"images per forward pass (default: {batch_size})")
+
+
 def add_run_arguments(p: argparse.ArgumentParser, images: int | None = None,
                       batch_size: int = 250, what: str = "figures") -> None:
     """The analysis scripts' shared flags: which run and weights, which images, where to write."""
     p.add_argument("--run", required=True, help="run name under logs/ or a path to a run folder")
-    p.add_argument("--which", choices=("best", "last"), default="best",
-                   help="the run's best-on-validation or last weights (default: best)")
-    p.add_argument("--data-dir", help=DATA_DIR_HELP)
-    p.add_argument("--split", choices=("test", "val", "train"), default="test",
-                   help="images to analyse (default: test; val and train cut as training cut them)")
+    add_source_arguments(p, batch_size)
     p.add_argument("--images", type=at_least(1), default=images,
                    help=f"the first N images of the split (default: {images or 'all'})")
-    p.add_argument("--batch-size", type=at_least(1), default=batch_size,
-                   help=f"images per forward pass (default: {batch_size})")
     p.add_argument("--out",
                    help=f"folder this script writes its {what} into (default: RUN/figures)")
 
@@ -124,12 +132,12 @@ def print_written(paths: list[Path]) -> None:
         print(f"wrote {path}")
 
 
-def run_options(args: argparse.Namespace) -> dict:
-    """add_run_arguments' values as the analysis functions' keyword arguments."""
-    return {"which": args.which, "data_dir": args.data_dir, "split": args.split,
-            "images": args.images, "batch_size": args.batch_size}
+def run_images(args: argparse.Namespace) -> RunImages:
+    """add_run_arguments' values: what the analysis reads."""
+    return RunImages(args.run, which=args.which, data_dir=args.data_dir, split=args.split,
+                  images=args.images, batch_size=args.batch_size)
 
 
-def neuron_options(args: argparse.Namespace) -> dict:
-    """add_neuron_arguments' values as the analysis functions' keyword arguments."""
-    return {"layer": args.layer, "k": args.k, "neurons": args.neurons, "count": args.count}
+def neuron_query(args: argparse.Namespace) -> NeuronQuery:
+    """add_neuron_arguments' values: which neurons the analysis shows."""
+    return NeuronQuery(layer=args.layer, neurons=args.neurons, count=args.count, k=args.k)

@@ -11,7 +11,6 @@ writes it all. report.py is its command line.
 """
 
 
-
 def __getattr__(name: str):
     # The report's pages import Keras and matplotlib, so they load on first use: study.py reads
     # reporting.seed_summary without either.

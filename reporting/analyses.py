@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from analysis import AnalysisError
 from analysis.activation_max_figures import activation_max_figures
+from analysis.choices import FILTER_IMAGES, SANITY_IMAGES
 from analysis.filters import filter_figures
 from analysis.gradcam_figures import gradcam_figures
 from analysis.guided_figures import guided_figures
+from analysis.inputs import RunImages
 from analysis.neuron_figures import neuron_figures
 from analysis.sanity_figures import sanity_figures
 from data import DataError
@@ -50,17 +51,19 @@ def sanity_tables(paths: list[Path]) -> tuple[list[Block], dict]:
 @dataclass(frozen=True)
 class Analysis:
     title: str
-    make: Callable[..., list[Path]]  # make(run_folder, out, data_dir=...) -> the paths written
+    make: Callable[[RunImages, Path], list[Path]]  # make(run_images, out) -> the paths written
     script: str  # the command-line script (and method) that makes the same figures
     folder: str  # the figures' folder under figures/, and the analysis's name in messages
     needs_data: bool
     # Tables built from the files written (after the figures), and numbers for report.json.
     tables: Callable[[list[Path]], tuple[list[Block], dict]] | None = None
+    images: int | None = None  # the first images of the test split it reads (None: all), as
+    # its script's default
 
 
 ANALYSES = (
     Analysis("Task VI: the CONV1 filters", filter_figures, "visualize_filters.py",
-             "visualize_filters", needs_data=False),
+             "visualize_filters", needs_data=False, images=FILTER_IMAGES),
     Analysis("Task VII: interesting neurons", neuron_figures, "neurons.py", "neurons",
              needs_data=True),
     Analysis("Task VII: guided backpropagation", guided_figures, "guided_backprop.py",
@@ -71,13 +74,16 @@ ANALYSES = (
              activation_max_figures, "explain.py activation-max", "activation_max",
              needs_data=True),
     Analysis("Explanations: the sanity check (cascading randomization)", sanity_figures,
-             "explain.py sanity", "sanity", needs_data=True, tables=sanity_tables),
+             "explain.py sanity", "sanity", needs_data=True, tables=sanity_tables,
+             images=SANITY_IMAGES),
 )
 
 
 def analysis_section(analysis: Analysis, featured: RunRecord, figures: Path, *,
-                     data_dir: str | None, skip: bool) -> Section:
-    """The analysis's figures of the featured run's best weights, into figures/FOLDER/."""
+                     data_dir: str | None, skip: bool,
+                     log: Callable[[str], None] | None = None) -> Section:
+    """The analysis's figures of the featured run's best weights, into figures/FOLDER/; log,
+    where given, takes a warning line if the analysis fails."""
     title = analysis.title
     command = f"python {analysis.script} --run {featured.arg}"
     if analysis.needs_data:
@@ -90,12 +96,13 @@ def analysis_section(analysis: Analysis, featured: RunRecord, figures: Path, *,
     if analysis.needs_data and not data_dir:
         return Section(title, [Missing(title, "no CIFAR-10 copy: pass --data-dir", command)])
     name = f"{analysis.make.__module__}.{analysis.make.__name__}"
+    run_images = RunImages(featured.folder, data_dir=data_dir, images=analysis.images)
     try:
-        paths = [Path(p) for p in analysis.make(featured.folder, figures / analysis.folder,
-                                                 data_dir=data_dir)]
+        paths = [Path(p) for p in analysis.make(run_images, figures / analysis.folder)]
     except Exception as error:  # one broken analysis must not cost the rest of the report
         reason = str(error) if isinstance(error, EXPLAINED) else f"{type(error).__name__}: {error}"
-        print(f"warning: {name} failed: {reason}", file=sys.stderr)
+        if log:
+            log(f"warning: {name} failed: {reason}")
         return Section(title, [Missing(title, f"{analysis.folder} failed: {reason}", command)])
     images = [p for p in paths if p.suffix == ".png"]
     others = [p.name for p in paths if p.suffix != ".png"]

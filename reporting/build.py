@@ -4,7 +4,7 @@ report.html, report.json and figures/."""
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from data.cifar10 import resolve_source
@@ -25,9 +25,11 @@ from reporting.sections import (
 from runs import WEIGHTS, RunError, atomic_write_text
 
 
-def evaluate_main(main: RunRecord, data_dir: str | None, batch_size: int) -> None:
+def evaluate_main(main: RunRecord, data_dir: str | None, batch_size: int,
+                  log: Callable[[str], None] | None = None) -> None:
     """evaluate.py's numbers for the main run when its JSON is absent but weights and data are
-    there; otherwise the page says why they are missing."""
+    there; otherwise the page says why they are missing, and log, where given, takes a warning
+    line if evaluating failed."""
     if main.evaluation or not data_dir:
         return
     if not (main.folder / WEIGHTS["best"]).exists():
@@ -38,7 +40,8 @@ def evaluate_main(main: RunRecord, data_dir: str | None, batch_size: int) -> Non
                                        data_dir=data_dir, batch_size=batch_size)
     except Exception as error:  # the curves and tables do not need it; the page says why
         main.evaluation_missing = f"evaluate.py could not run: {type(error).__name__}: {error}"
-        print(f"warning: {main.evaluation_missing}", file=sys.stderr)
+        if log:
+            log(f"warning: {main.evaluation_missing}")
 
 
 def featured_run(arg: str | None, runs: list[RunRecord]) -> RunRecord:
@@ -58,7 +61,8 @@ def featured_run(arg: str | None, runs: list[RunRecord]) -> RunRecord:
 
 def build_report(run_args: list[str], out: Path, *, featured: str | None = None,
                  data_dir: str | None = None, batch_size: int = 500,
-                 analyses: bool = True, seeds: Path | None = None) -> dict[str, Path]:
+                 analyses: bool = True, seeds: Path | None = None,
+                 log: Callable[[str], None] | None = None) -> dict[str, Path]:
     """Write report.md, report.html, report.json and figures/ into out; return the pages' paths.
 
     The first run is the main run (Tasks I-IV); the others are recognised as study runs by their
@@ -67,7 +71,8 @@ def build_report(run_args: list[str], out: Path, *, featured: str | None = None,
     of study.py seeds runs), a section sets the minutes to accuracy of the main and featured
     runs beside those seeds', and another the accuracy at each budget of the budget-N folders
     beside it (reporting.curve). The CIFAR-10 copy is data's one rule, with each run's own copy
-    as the one it trained on.
+    as the one it trained on. log, where given, takes a warning line for each part that
+    failed (and is listed as missing).
     """
     runs = distinct([load_run(arg) for arg in run_args])
     unfinished = [run for run in runs if not run.history]
@@ -80,7 +85,7 @@ def build_report(run_args: list[str], out: Path, *, featured: str | None = None,
     references = [main] if star is main else [main, star]
     analysis_data = resolve_source(data_dir, trained_on=star.config.data_dir)
     data_dir = resolve_source(data_dir, trained_on=main.config.data_dir)
-    evaluate_main(main, data_dir, batch_size)
+    evaluate_main(main, data_dir, batch_size, log)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures = out / "figures"
@@ -90,7 +95,7 @@ def build_report(run_args: list[str], out: Path, *, featured: str | None = None,
                 *([minutes_section(references, Path(seeds), figures),
                    curve_section(references, Path(seeds).parent, figures)] if seeds else []),
                 *(analysis_section(analysis, star, figures, data_dir=analysis_data,
-                                   skip=not analyses) for analysis in ANALYSES)]
+                                   skip=not analyses, log=log) for analysis in ANALYSES)]
     missing = [block for section in sections for block in section.blocks
                if isinstance(block, Missing)]
     if missing:

@@ -15,7 +15,7 @@ import runs
 from analysis import AnalysisError
 from analysis.activations import layer_model
 from analysis.filters import channel_mosaic, filter_figures, grid_shape, scale_filters
-from analysis.inputs import load_images
+from analysis.inputs import RunImages, load_images
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -53,7 +53,7 @@ def test_channel_mosaic_places_each_input_channel():
 
 
 def test_filter_figures_on_a_tiny_run(random_run, tmp_path):
-    paths = filter_figures(random_run, tmp_path, images=40)
+    paths = filter_figures(RunImages(random_run, images=40), tmp_path)
     assert [p.name for p in paths] == ["filters_CONV1_raw.png", "filters_CONV1_normalized.png",
                                        "filters_CONV1.csv"]
     for png in paths[:2]:
@@ -71,13 +71,13 @@ def test_filter_figures_on_a_tiny_run(random_run, tmp_path):
     np.testing.assert_allclose([float(r["active_share"]) for r in rows],
                                (maps > 0).mean(axis=(0, 1, 2)), atol=1e-4)
     # Drawn again, the same bytes.
-    again = filter_figures(random_run, tmp_path / "again", images=40)
+    again = filter_figures(RunImages(random_run, images=40), tmp_path / "again")
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
 
 
 def test_deeper_layer_without_activations(random_run, tmp_path):
-    paths = filter_figures(random_run, tmp_path, layer="CONV2", activations=False,
-                           data_dir=str(tmp_path / "no data needed"))
+    paths = filter_figures(RunImages(random_run, data_dir=str(tmp_path / "no data needed")),
+                           tmp_path, layer="CONV2", activations=False)
     assert [p.name for p in paths] == ["filters_CONV2_raw.png", "filters_CONV2_normalized.png",
                                        "filters_CONV2.csv"]
     rows = list(csv.DictReader(paths[2].open()))
@@ -85,13 +85,13 @@ def test_deeper_layer_without_activations(random_run, tmp_path):
     assert float(rows[0]["weight_norm"]) > 0
     with pytest.raises(AnalysisError, match=r"^no conv layer 'POOL1' in the network; choose one of "
                                             r"CONV1, CONV2, CONV3, CONV4$"):
-        filter_figures(random_run, tmp_path / "bad", layer="POOL1", activations=False)
+        filter_figures(RunImages(random_run), tmp_path / "bad", layer="POOL1", activations=False)
     # The layer is checked before the data is read.
     with pytest.raises(AnalysisError, match=r"^no conv layer 'POOL1'"):
-        filter_figures(random_run, tmp_path / "bad", layer="POOL1",
-                       data_dir=str(tmp_path / "nowhere"))
+        filter_figures(RunImages(random_run, data_dir=str(tmp_path / "nowhere")), tmp_path / "bad",
+                       layer="POOL1")
     with pytest.raises(AnalysisError, match=r"^the batch size must be at least 1, not 0$"):
-        filter_figures(random_run, tmp_path / "bad", batch_size=0)
+        filter_figures(RunImages(random_run, batch_size=0), tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
 
 

@@ -21,6 +21,7 @@ from analysis.gradcam import (
 )
 from analysis.gradcam_figures import gradcam_figures
 from analysis.guided import output_gradients
+from analysis.inputs import RunImages
 from data import load_cifar10
 from models import build_model
 
@@ -239,7 +240,7 @@ KEYS = {"layer", "split", "target", "image_indices", "kinds", "images", "labels"
 
 
 def test_gradcam_figures_on_a_per_class_sample(random_run, tiny_cifar, tmp_path):
-    paths = gradcam_figures(random_run, tmp_path, images=40, batch_size=16)
+    paths = gradcam_figures(RunImages(random_run, images=40, batch_size=16), tmp_path)
     assert [p.name for p in paths] == ["gradcam_CONV4_maps.npz", "gradcam_CONV4.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
     assert paths[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -265,8 +266,8 @@ def test_gradcam_figures_on_a_per_class_sample(random_run, tiny_cifar, tmp_path)
 
 
 def test_gradcam_figures_on_chosen_images_for_the_true_class(random_run, tiny_cifar, tmp_path):
-    paths = gradcam_figures(random_run, tmp_path, which="last", indices=[7, 2, 7], target="true",
-                            layer="CONV2", images=10)
+    paths = gradcam_figures(RunImages(random_run, which="last", images=10), tmp_path,
+                            indices=[7, 2, 7], target="true", layer="CONV2")
     assert [p.name for p in paths] == ["gradcam_CONV2_maps.npz", "gradcam_CONV2.png"]
     saved = np.load(paths[0])
     test = load_cifar10(str(tiny_cifar))
@@ -276,8 +277,8 @@ def test_gradcam_figures_on_chosen_images_for_the_true_class(random_run, tiny_ci
     model, _, _ = runs.load_network(random_run, "last")
     cam, _ = gradcam(model, saved["images"], saved["targets"], layer="CONV2")
     np.testing.assert_allclose(saved["cam"], cam, rtol=1e-5, atol=1e-6 * max(cam.max(), 1e-9))
-    first = np.load(gradcam_figures(random_run, tmp_path / "first", images=3, per_class=False,
-                                    target="cat")[0])
+    first = np.load(gradcam_figures(RunImages(random_run, images=3), tmp_path / "first",
+                                    per_class=False, target="cat")[0])
     assert first["image_indices"].tolist() == [0, 1, 2] and first["targets"].tolist() == [3] * 3
 
 
@@ -287,18 +288,18 @@ def test_bad_requests_fail_before_any_work(random_run, tmp_path):
     with pytest.raises(AnalysisError, match=r"^no conv or pool layer 'FC1' in the network; choose "
                                             r"one of CONV1, POOL1, CONV2, POOL2, CONV3, CONV4, "
                                             r"POOL3$"):
-        gradcam_figures(random_run, out, data_dir=nowhere, layer="FC1")
+        gradcam_figures(RunImages(random_run, data_dir=nowhere), out, layer="FC1")
     with pytest.raises(AnalysisError, match=r"^target must be predicted, true, a class number"):
-        gradcam_figures(random_run, out, data_dir=nowhere, target="zebra")
+        gradcam_figures(RunImages(random_run, data_dir=nowhere), out, target="zebra")
     with pytest.raises(AnalysisError, match=r"^image indices go from 0; no -1$"):
-        gradcam_figures(random_run, out, data_dir=nowhere, indices=[3, -1])
+        gradcam_figures(RunImages(random_run, data_dir=nowhere), out, indices=[3, -1])
     with pytest.raises(AnalysisError, match=r"^the batch size must be at least 1, not 0$"):
-        gradcam_figures(random_run, out, batch_size=0)
+        gradcam_figures(RunImages(random_run, batch_size=0), out)
     with pytest.raises(AnalysisError, match=r"^image indices go from 0 to 9 \(the first 10 images "
                                             r"of the test split\); no 10, 50$"):
-        gradcam_figures(random_run, out, images=10, indices=[1, 10, 50])
+        gradcam_figures(RunImages(random_run, images=10), out, indices=[1, 10, 50])
     with pytest.raises(AnalysisError, match=r"^at most 200 images in one figure, not 300"):
-        gradcam_figures(random_run, out, indices=list(range(300)))
+        gradcam_figures(RunImages(random_run), out, indices=list(range(300)))
     assert not out.exists()
 
 

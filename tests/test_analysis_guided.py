@@ -16,6 +16,7 @@ from analysis import AnalysisError
 from analysis.choices import GRADIENT_METHODS
 from analysis.guided import forward_to, output_gradients, render_map, unit_gradients
 from analysis.guided_figures import guided_figures
+from analysis.inputs import NeuronQuery, RunImages
 from analysis.receptive_field import field_box, receptive_field
 from data import load_cifar10
 
@@ -240,8 +241,8 @@ def test_render_map():
 
 def test_guided_figures_write_maps_of_the_saved_units(random_run, tiny_cifar, tmp_path, capsys):
     printed: list[str] = []
-    paths = guided_figures(random_run, tmp_path, method="all", k=3, images=40, count=4,
-                           log=printed.append)
+    paths = guided_figures(RunImages(random_run, images=40), tmp_path, NeuronQuery(count=4, k=3),
+                           method="all", log=printed.append)
     names = ["all_CONV4_maps.npz", *(f"{m}_CONV4{suffix}.png" for m in GRADIENT_METHODS
                                      for suffix in ("", "_top3")), "compare_CONV4.png"]
     assert [p.name for p in paths] == names
@@ -275,8 +276,8 @@ def test_guided_figures_write_maps_of_the_saved_units(random_run, tiny_cifar, tm
 
 def test_guided_figures_by_hand_with_last_weights(random_run, tmp_path):
     printed: list[str] = []
-    paths = guided_figures(random_run, tmp_path, which="last", neurons=[5, 1], k=2, images=20,
-                           render="abs", split="val", log=printed.append)
+    paths = guided_figures(RunImages(random_run, which="last", split="val", images=20), tmp_path,
+                           NeuronQuery(neurons=[5, 1], k=2), render="abs", log=printed.append)
     assert [p.name for p in paths] == ["guided_CONV4_maps.npz", "guided_CONV4.png",
                                        "guided_CONV4_top2.png"]
     saved = np.load(paths[0])
@@ -292,20 +293,21 @@ def test_bad_neurons_layers_and_options_fail_before_any_work(random_run, tmp_pat
     nowhere = str(tmp_path / "nowhere")  # no data: the checks come before reading it
     out = tmp_path / "out"
     with pytest.raises(AnalysisError, match=r"^layer CONV4 has channels 0 to 255; no 256, 999$"):
-        guided_figures(random_run, out, data_dir=nowhere, neurons=[3, 256, 999])
+        guided_figures(RunImages(random_run, data_dir=nowhere), out,
+                       NeuronQuery(neurons=[3, 256, 999]))
     with pytest.raises(AnalysisError, match=r"^no conv or pool layer 'FC1' in the network; choose "
                                             r"one of CONV1, POOL1, CONV2, POOL2, CONV3, CONV4, "
                                             r"POOL3$"):
-        guided_figures(random_run, out, data_dir=nowhere, layer="FC1")
+        guided_figures(RunImages(random_run, data_dir=nowhere), out, NeuronQuery(layer="FC1"))
     with pytest.raises(AnalysisError, match=r"^k must be at least 1, not 0$"):
-        guided_figures(random_run, out, k=0)
+        guided_figures(RunImages(random_run), out, NeuronQuery(k=0))
     with pytest.raises(AnalysisError, match=r"^the number of neurons must be at least 1, not 0$"):
-        guided_figures(random_run, out, count=0)
+        guided_figures(RunImages(random_run), out, NeuronQuery(count=0))
     with pytest.raises(AnalysisError, match=r"^method must be one of guided, saliency, deconvnet "
                                             r"or all, not 'x'$"):
-        guided_figures(random_run, out, method="x")
+        guided_figures(RunImages(random_run), out, method="x")
     with pytest.raises(AnalysisError, match=r"^render must be one of standard, signed, abs"):
-        guided_figures(random_run, out, render="x")
+        guided_figures(RunImages(random_run), out, render="x")
     assert not out.exists()
 
 

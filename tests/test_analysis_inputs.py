@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from analysis import AnalysisError
-from analysis.inputs import load_images, load_inputs
+from analysis.inputs import NeuronQuery, RunImages, load_images, load_inputs
 from data import load_cifar10
 from models import Config
 
@@ -39,8 +39,30 @@ def test_data_dir_comes_before_the_run_s_copy(tiny_cifar, tmp_path):
     np.testing.assert_array_equal(x, load_cifar10(str(tiny_cifar)).x_test[:3])
 
 
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: RunImages("r", images=0), "the number of images must be at least 1, not 0"),
+    (lambda: RunImages("r", batch_size=0), "the batch size must be at least 1, not 0"),
+    (lambda: NeuronQuery(k=0), "k must be at least 1, not 0"),
+    (lambda: NeuronQuery(count=0), "the number of neurons must be at least 1, not 0"),
+    (lambda: NeuronQuery(neurons=[]), "no neurons given: name at least one channel, or None to "
+                                      "choose them"),
+])
+def test_a_bad_source_or_query_fails_when_made(make, message):
+    with pytest.raises(AnalysisError) as error:
+        make()
+    assert str(error.value) == message
+
+
+def test_a_query_keeps_its_neurons_as_a_tuple_of_ints():
+    given = [np.int64(7), 2]
+    query = NeuronQuery(neurons=given)
+    given.append(5)  # the caller's list is not the query's
+    assert query.neurons == (7, 2) and all(type(n) is int for n in query.neurons)
+    assert NeuronQuery().neurons is None and RunImages("r").images is None
+
+
 def test_load_inputs_checks_the_network_before_reading_data(random_run, tiny_cifar, tmp_path):
-    inputs = load_inputs(random_run, split="val", images=5)
+    inputs = load_inputs(RunImages(random_run, split="val", images=5))
     assert inputs.model.get_layer("CONV1").kernel.dtype == "float32"
     assert inputs.config.val_size == 50 and inputs.images.shape == (5, 32, 32, 3)
     np.testing.assert_array_equal(inputs.labels, load_cifar10(str(tiny_cifar)).y_train[-50:-45])
@@ -51,5 +73,5 @@ def test_load_inputs_checks_the_network_before_reading_data(random_run, tiny_cif
         raise AnalysisError("refused")
 
     with pytest.raises(AnalysisError, match=r"^refused$"):  # not the missing data's error
-        load_inputs(random_run, data_dir=str(tmp_path / "nowhere"), check=refuse)
+        load_inputs(RunImages(random_run, data_dir=str(tmp_path / "nowhere")), check=refuse)
     assert len(seen) == 1

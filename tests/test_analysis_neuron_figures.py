@@ -14,7 +14,7 @@ from conftest import run_script
 import runs
 from analysis import AnalysisError
 from analysis.activations import TopActivations, layer_model
-from analysis.inputs import load_images
+from analysis.inputs import NeuronQuery, RunImages, load_images
 from analysis.neuron_figures import PAD, class_neurons, neuron_figures, neuron_patches
 from analysis.receptive_field import ReceptiveField, field_box, receptive_field
 
@@ -48,7 +48,8 @@ def test_class_neurons_picks_a_distinct_channel_per_class():
 
 def test_neuron_figures_on_a_tiny_run(random_run, tmp_path):
     printed: list[str] = []
-    paths = neuron_figures(random_run, tmp_path, k=4, count=3, log=printed.append)
+    paths = neuron_figures(RunImages(random_run), tmp_path, NeuronQuery(count=3, k=4),
+                           log=printed.append)
     assert [p.name for p in paths] == ["neurons_CONV4.png", "neurons_CONV4_classes.png",
                                        "neurons_CONV4.json", "neurons_CONV4.csv"]
     for png in paths[:2]:
@@ -86,7 +87,8 @@ def test_neuron_figures_on_a_tiny_run(random_run, tmp_path):
 
 
 def test_neurons_by_hand_and_bad_input(random_run, tmp_path):
-    paths = neuron_figures(random_run, tmp_path, layer="POOL2", images=30, k=3, neurons=[7, 2])
+    paths = neuron_figures(RunImages(random_run, images=30), tmp_path,
+                           NeuronQuery(layer="POOL2", neurons=[7, 2], k=3))
     report = json.loads(paths[2].read_text())
     assert report["selected"] == [{"channel": 7, "reason": "picked by hand"},
                                   {"channel": 2, "reason": "picked by hand"}]
@@ -95,14 +97,12 @@ def test_neurons_by_hand_and_bad_input(random_run, tmp_path):
     # Bad neurons and layers fail before the data is read (here: there is none to read).
     nowhere = str(tmp_path / "nowhere")
     with pytest.raises(AnalysisError, match=r"^layer POOL2 has channels 0 to 127; no 128$"):
-        neuron_figures(random_run, tmp_path / "bad", layer="POOL2", neurons=[128], data_dir=nowhere)
+        neuron_figures(RunImages(random_run, data_dir=nowhere), tmp_path / "bad",
+                       NeuronQuery(layer="POOL2", neurons=[128]))
     with pytest.raises(AnalysisError, match=r"^no conv or pool layer 'FC1' in the network; choose "
                                             r"one of CONV1, POOL1"):
-        neuron_figures(random_run, tmp_path / "bad", layer="FC1", data_dir=nowhere)
-    for keyword, what in (("k", "k"), ("count", "the number of neurons"),
-                          ("batch_size", "the batch size")):
-        with pytest.raises(AnalysisError, match=f"^{what} must be at least 1, not 0$"):
-            neuron_figures(random_run, tmp_path / "bad", **{keyword: 0})
+        neuron_figures(RunImages(random_run, data_dir=nowhere), tmp_path / "bad",
+                       NeuronQuery(layer="FC1"))
     assert not (tmp_path / "bad").exists()
 
 

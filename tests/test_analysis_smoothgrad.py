@@ -12,7 +12,8 @@ from analysis import AnalysisError
 from analysis.choices import GRADIENT_METHODS
 from analysis.guided import unit_gradients
 from analysis.guided_figures import guided_figures
-from analysis.smoothgrad import NOISE, SAMPLES, smoothgrad
+from analysis.inputs import NeuronQuery, RunImages
+from analysis.smoothgrad import NOISE, SAMPLES, Smoothing, smoothgrad
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +94,9 @@ def test_bad_settings():
 
 
 def test_guided_figures_with_smoothgrad(random_run, tmp_path):
-    paths = guided_figures(random_run, tmp_path, neurons=[5, 1], k=2, images=20,
-                           method="saliency", smooth_samples=2, smooth_noise=0.1, seed=4)
+    paths = guided_figures(RunImages(random_run, images=20), tmp_path,
+                           NeuronQuery(neurons=[5, 1], k=2), method="saliency",
+                           smoothing=Smoothing(samples=2, noise=0.1, seed=4))
     assert [p.name for p in paths] == ["smoothgrad_saliency_CONV4_maps.npz",
                                        "smoothgrad_saliency_CONV4.png",
                                        "smoothgrad_saliency_CONV4_top2.png"]
@@ -113,19 +115,20 @@ def test_guided_figures_with_smoothgrad(random_run, tmp_path):
                                atol=1e-9)
     assert not np.allclose(map_of(images), expected)
     # Off (the default): the names and the npz are as they always were.
-    plain = guided_figures(random_run, tmp_path / "plain", neurons=[5, 1], k=2, images=20,
-                           method="saliency")
+    plain = guided_figures(RunImages(random_run, images=20), tmp_path / "plain",
+                           NeuronQuery(neurons=[5, 1], k=2), method="saliency")
     assert plain[0].name == "saliency_CONV4_maps.npz"
     assert not {"smooth_samples", "smooth_noise", "smooth_seed"} & set(np.load(plain[0]).files)
 
 
-def test_guided_figures_bad_smoothgrad_settings_fail_first(random_run, tmp_path):
+def test_smoothing_settings_are_checked_when_made():
+    assert Smoothing() == Smoothing(samples=SAMPLES, noise=NOISE, seed=0)
     with pytest.raises(AnalysisError, match=r"^the number of SmoothGrad samples must be at least"):
-        guided_figures(random_run, tmp_path, data_dir=str(tmp_path / "nowhere"), smooth_samples=-2)
+        Smoothing(samples=-2)
+    with pytest.raises(AnalysisError, match=r"^SmoothGrad needs at least 1 sample$"):
+        Smoothing(samples=0)  # off is no Smoothing at all
     with pytest.raises(AnalysisError, match=r"^the SmoothGrad noise level must be at least 0"):
-        guided_figures(random_run, tmp_path, data_dir=str(tmp_path / "nowhere"),
-                       smooth_samples=2, smooth_noise=float("nan"))
-    assert not list(tmp_path.iterdir())
+        Smoothing(samples=2, noise=float("nan"))
 
 
 @pytest.mark.slow

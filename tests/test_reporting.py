@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import csv
 import dataclasses
+import importlib
 import json
 import re
 import shutil
@@ -18,8 +19,10 @@ from conftest import run_script, write_evaluation
 
 import runs as run_folder
 from analysis import AnalysisError
+from analysis.inputs import RunImages
 from analysis.sanity import SanityCheck, Stage
 from analysis.sanity_figures import summary as sanity_summary
+from cli import args as flags
 from models.config import Config
 from reporting import build, build_report, seed_summary
 from reporting.analyses import analysis_caption
@@ -110,15 +113,15 @@ def replace_analyses(monkeypatch, **makes) -> None:
         dataclasses.replace(a, make=makes.get(a.folder, a.make)) for a in build.ANALYSES))
 
 
-def absent(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
+def absent(run_images: RunImages, out: Path) -> list[Path]:
     raise RuntimeError("absent in this test")
 
 
 def fake_analyses(monkeypatch, calls: list) -> None:
     """Task VI makes a figure, Task VII neurons fails with a library error, guided backprop and
     the explanations fail with a bug."""
-    def filters(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
-        calls.append((run, data_dir))
+    def filters(run_images: RunImages, out: Path) -> list[Path]:
+        calls.append((run_images.run, run_images.data_dir))
         out.mkdir(parents=True)
         png = out / "conv1-filters.png"
         (out / "filters.csv").write_text("filter,mean activation\n1,0.5\n")
@@ -127,18 +130,29 @@ def fake_analyses(monkeypatch, calls: list) -> None:
         plt.imsave(png, [[0.0, 1.0], [1.0, 0.0]], metadata={"Software": None})
         return [png, out / "filters.csv"]
 
-    def neurons(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
+    def neurons(run_images: RunImages, out: Path) -> list[Path]:
         raise AnalysisError("no neuron fires")
 
     replace_analyses(monkeypatch, visualize_filters=filters, neurons=neurons,
                      guided_backprop=absent, gradcam=absent, activation_max=absent, sanity=absent)
 
 
+@pytest.mark.parametrize("analysis", build.ANALYSES, ids=lambda analysis: analysis.folder)
+def test_each_analysis_reads_what_its_script_reads_by_default(analysis):
+    # The report's figures are said to be made "as `command` would": the same weights, split,
+    # number of images and batch size as the script's defaults.
+    script, *method = analysis.script.split()
+    args = importlib.import_module(script.removesuffix(".py")).parse_args([*method, "--run", "r"])
+    assert flags.run_images(args) == RunImages("r", images=analysis.images)
+
+
 def test_pages_images_and_numbers(runs, tiny_cifar, tmp_path, monkeypatch):
     calls = []
     fake_analyses(monkeypatch, calls)
     out = tmp_path / "report"
-    pages = build_report([str(r) for r in runs], out, data_dir=str(tiny_cifar))
+    logged = []
+    pages = build_report([str(r) for r in runs], out, data_dir=str(tiny_cifar),
+                         log=logged.append)
     markdown, page = pages["markdown"].read_text(), pages["html"].read_text()
 
     # Every image and PDF the Markdown page links exists; the HTML page embeds the same images.
@@ -197,6 +211,10 @@ def test_pages_images_and_numbers(runs, tiny_cifar, tmp_path, monkeypatch):
     assert set(missing) == {"the optimizers study", "Task VII: interesting neurons",
                             "Task VII: guided backpropagation", *EXPLANATION_TITLES}
     assert "<b>Missing: Task VII: interesting neurons</b> (neurons failed: no neuron fires)" in page
+    # What failed, a line each for the script to print (the library prints nothing).
+    assert logged == ["warning: test_reporting.neurons failed: no neuron fires",
+                      *["warning: test_reporting.absent failed: RuntimeError: absent in this test"]
+                      * 4]
 
     summary = json.loads(pages["json"].read_text())
     assert summary["studies"]["bn-dropout"] == {
@@ -493,19 +511,19 @@ ACTMAX = {"steps": 256, "objective": "mean", "jitter": 2, "seed": 0, "channels":
 
 def fake_explanations(monkeypatch, calls: list, rank: dict = RANK) -> None:
     """The three explanations write their figures and files as the analysis package does."""
-    def gradcam(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
-        calls.append(("gradcam", run, data_dir))
+    def gradcam(run_images: RunImages, out: Path) -> list[Path]:
+        calls.append(("gradcam", run_images.run, run_images.data_dir))
         png(out / "gradcam_CONV4.png")
         write_gradcam_maps(out / "gradcam_CONV4_maps.npz")
         return [out / "gradcam_CONV4_maps.npz", out / "gradcam_CONV4.png"]
 
-    def actmax(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
-        calls.append(("actmax", run, data_dir))
+    def actmax(run_images: RunImages, out: Path) -> list[Path]:
+        calls.append(("actmax", run_images.run, run_images.data_dir))
         (png(out / "actmax_CONV4.png").with_suffix(".json")).write_text(json.dumps(ACTMAX))
         return [out / "actmax_CONV4.png", out / "actmax_CONV4.json"]
 
-    def sanity(run: Path, out: Path, data_dir: str | None = None) -> list[Path]:
-        calls.append(("sanity", run, data_dir))
+    def sanity(run_images: RunImages, out: Path) -> list[Path]:
+        calls.append(("sanity", run_images.run, run_images.data_dir))
         out.mkdir(parents=True)
         (out / "sanity_CONV4.json").write_text(json.dumps(sanity_json(rank)))
         return [out / "sanity_CONV4.json", png(out / "sanity_CONV4.png"),

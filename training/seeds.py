@@ -76,15 +76,6 @@ def plan_seeds(preset: str, seeds: list[int], *, epochs: int | None = None,
     return steps
 
 
-def evaluate_seed(folder: Path, data_dir: str | None) -> tuple[dict, list[Path]]:
-    """A seed run's best weights scored on the test set as evaluate.py scores them, its JSON and
-    confusion matrix written into RUN/eval/; returns the numbers and the files written."""
-    import evaluation  # Keras: only once a seed is scored
-
-    result = evaluation.evaluate_run(str(folder), which="best", split="test", data_dir=data_dir)
-    return result, evaluation.write_results(result, evaluation.default_json_path(result))
-
-
 def current_evaluation(folder: Path) -> bool:
     """Whether evaluate.py's JSON of the run's best weights is there and still theirs."""
     try:
