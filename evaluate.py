@@ -22,7 +22,6 @@ from pathlib import Path
 
 import cli
 import evaluation
-import runs
 from cli.args import add_source_arguments, parser
 from cli.evaluating import evaluate_and_report
 
@@ -52,11 +51,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def summarize(target: str | None, out: str | None) -> None:
     """The Task IV table of the target's network variant, built in float32: no weights needed."""
-    from models import build_from_config
+    from evaluation.scoring import run_config
+    from models.network import build_from_config
     from models.summary import summary_text, write_summary
+    from runs.weights import dtype_policy
 
-    with runs.dtype_policy("float32"):
-        model = build_from_config(evaluation.run_config(target))
+    with dtype_policy("float32"):
+        model = build_from_config(run_config(target))
     print(summary_text(model), end="")
     print(f"wrote {write_summary(model, Path(out or '.'))}")
 

@@ -29,7 +29,6 @@ import sys
 from pathlib import Path
 
 import cli
-import reporting
 import runs
 from cli.args import at_least, parser
 from reporting.seed_summary import BUDGET_SEEDS, report_seeds
@@ -60,10 +59,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cli.start_quietly()  # after the flags: --help and a bad flag answer before TensorFlow loads
     out = Path(args.out) if args.out else runs.find_run(args.runs[0]) / "report"
-    pages = reporting.build_report(args.runs, out, featured=args.featured,
-                                   data_dir=args.data_dir, batch_size=args.batch_size,
-                                   analyses=not args.no_analyses, seeds=report_seeds(args.seeds),
-                                   log=lambda line: print(line, file=sys.stderr))
+    from reporting.build import build_report  # Keras and matplotlib: after the flags
+
+    pages = build_report(args.runs, out, featured=args.featured, data_dir=args.data_dir,
+                         batch_size=args.batch_size, analyses=not args.no_analyses,
+                         seeds=report_seeds(args.seeds),
+                         log=lambda line: print(line, file=sys.stderr))
     for kind in ("html", "markdown"):
         print(f"{kind}: {pages[kind]}")
     missing = json.loads(pages["json"].read_text())["missing"]

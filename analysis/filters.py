@@ -22,12 +22,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-import runs
 from analysis import AnalysisError
 from analysis.activations import channel_means
 from analysis.figures import DPI, Cell, grid_figure, save_figure
 from analysis.inputs import RunImages, load_inputs
 from runs import atomic_write_text
+from runs.weights import load_network
 
 BARS_WIDTH, BARS_BOTTOM = 300, 40  # pixels beside and under the grid for the bar chart
 
@@ -143,7 +143,7 @@ def filter_figures(run_images: RunImages, out: Path, *, layer: str = "CONV1",
         model = inputs.model
         means, active = channel_means(model, layer, inputs.images, run_images.batch_size, progress)
     else:
-        model = runs.load_network(run_images.run, run_images.which)[0]
+        model = load_network(run_images.run, run_images.which)[0]
     kernel = conv_kernel(model, layer)
     kh, kw, channels, count = kernel.shape
     shape = f"{count} filters of {kh}x{kw}x{channels}"

@@ -6,8 +6,8 @@ data.load_cifar10 picks by its one rule, given the run's own copy as the fallbac
 is checked (layer names, neuron numbers) before the data is read and long before the images
 are fed through it, so a mistyped layer or neuron fails in seconds.
 
-RunImages and NeuronQuery need no Keras (it loads with the network), so the scripts build them from
-their flags before TensorFlow starts; each checks its numbers when it is made.
+RunImages and NeuronQuery check their numbers when they are made, so a bad count fails before
+any network is loaded.
 """
 
 from __future__ import annotations
@@ -15,17 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import keras
 import numpy as np
 
-import runs
 from analysis import AnalysisError
 from data import load_cifar10, select_split
 from models import Config
-
-if TYPE_CHECKING:
-    import keras
+from runs.weights import load_network
 
 
 def check_counts(*counts: tuple[str, int]) -> None:
@@ -100,7 +97,7 @@ def load_inputs(run_images: RunImages,
                 check: Callable[[keras.Model], object] | None = None) -> Inputs:
     """The run's network with its weights (float32, whatever precision it trained in) and the
     images run_images names; check(model), if given, runs before the data is read."""
-    model, config, _ = runs.load_network(run_images.run, run_images.which)
+    model, config, _ = load_network(run_images.run, run_images.which)
     if check is not None:
         check(model)
     x, y = load_images(config, data_dir=run_images.data_dir, split=run_images.split,

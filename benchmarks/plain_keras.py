@@ -33,7 +33,7 @@ BATCH = 100
 
 
 def report_network() -> keras.Model:
-    """The report's network in Keras' own layers: the layers of models.build_model, in order."""
+    """The report's network in Keras' own layers: models.network.build_model's, in order."""
     x = inputs = keras.Input((32, 32, 3))
     x = keras.layers.Rescaling([1 / s for s in CIFAR10_STD],
                                offset=[-m / s for m, s in zip(CIFAR10_MEAN, CIFAR10_STD,

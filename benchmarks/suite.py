@@ -28,7 +28,7 @@ from benchmarks.workloads import (
     step_only,
 )
 from data.cifar10 import resolve_source
-from models import build_model
+from models.network import build_model
 from training.devices import cpu_has_bf16, has_gpu
 
 Job = tuple[Row, Callable[[], list[float]] | None]

@@ -19,8 +19,9 @@ import tensorflow as tf
 
 from analysis.activations import top_activations
 from benchmarks.timing import Settings, fit_rates, timed
-from evaluation import predict
-from models import Config, build_model
+from evaluation.scoring import predict
+from models import Config
+from models.network import build_model
 from training.devices import PRECISION_POLICIES
 from training.setup import build_compiled
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import runs
-from analysis.inputs import NeuronQuery, RunImages
 from data import SPLITS
 from models.config import Config, flag_name
+
+if TYPE_CHECKING:  # analysis.inputs loads Keras: the scripts build these after their flags
+    from analysis.inputs import NeuronQuery, RunImages
 
 DATA_DIR_HELP = ("CIFAR-10 folder or tar.gz (default: $CIFAR10_DIR, else the copy the run trained "
                  "on, else Keras' download)")
@@ -134,10 +137,14 @@ def print_written(paths: list[Path]) -> None:
 
 def run_images(args: argparse.Namespace) -> RunImages:
     """add_run_arguments' values: what the analysis reads."""
+    from analysis.inputs import RunImages
+
     return RunImages(args.run, which=args.which, data_dir=args.data_dir, split=args.split,
-                  images=args.images, batch_size=args.batch_size)
+                     images=args.images, batch_size=args.batch_size)
 
 
 def neuron_query(args: argparse.Namespace) -> NeuronQuery:
     """add_neuron_arguments' values: which neurons the analysis shows."""
+    from analysis.inputs import NeuronQuery
+
     return NeuronQuery(layer=args.layer, neurons=args.neurons, count=args.count, k=args.k)

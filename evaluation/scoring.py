@@ -17,6 +17,7 @@ import runs
 from data import load_cifar10, select_split
 from evaluation.errors import TTA_CHOICES, EvaluationError
 from models import Config
+from runs.weights import load_network
 
 TOP_CONFUSIONS = 10
 # Keras' clip for probabilities in the cross-entropy, so that the loss matches model.evaluate's.
@@ -113,7 +114,7 @@ def evaluate_run(target: str, *, which: str = "best", split: str = "test",
     if tta not in (None, *TTA_CHOICES):
         raise EvaluationError(f"tta must be one of {', '.join(TTA_CHOICES)}, not {tta!r}")
     deterministic_kernels()
-    model, config, weights = runs.load_network(target, which, policy="float32")
+    model, config, weights = load_network(target, which, policy="float32")
     data = load_cifar10(data_dir, trained_on=config.data_dir)
     images, labels = select_split(data, split, config.val_size, config.limit)
     if not len(labels):

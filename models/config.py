@@ -51,7 +51,7 @@ def flag_name(name: str, value: Any = None) -> str:
 @dataclasses.dataclass
 class Config:
     preset: str = setting("report", "named recipe", choices=tuple(sorted(PRESETS)))
-    # The network (models.build_model).
+    # The network (models.network.build_model).
     batchnorm: str = setting("output", "batch-norm placement",
                              choices=("output", "all", "none"))
     conv_dropout: float = setting(0.5, "dropout after conv blocks, 0 removes it")

@@ -7,18 +7,6 @@ explanations (of the featured run's weights), explanations.py reads the numbers 
 beside their figures (the sanity check's table), timing.py finds the minutes a run took to each
 test accuracy, seed_summary.py summarizes a seeds study (study.py seeds) over its seeds, sections.py
 assembles each section from page blocks (pages.py, which renders Markdown and HTML), and build.py
-writes it all. report.py is its command line.
+writes it all (`from reporting.build import build_report`). report.py is its command line.
+This file imports nothing: study.py reads reporting.seed_summary without Keras or matplotlib.
 """
-
-
-def __getattr__(name: str):
-    # The report's pages import Keras and matplotlib, so they load on first use: study.py reads
-    # reporting.seed_summary without either.
-    if name == "build_report":
-        from reporting.build import build_report
-
-        return build_report
-    raise AttributeError(f"module 'reporting' has no attribute {name!r}")
-
-
-__all__ = ["build_report"]

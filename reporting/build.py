@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from data.cifar10 import resolve_source
-from evaluation import evaluate_run
+from evaluation.scoring import evaluate_run
 from reporting.analyses import ANALYSES, analysis_section
 from reporting.comparisons import COMPARISONS, members
 from reporting.pages import Missing, Section, Table, to_html, to_markdown

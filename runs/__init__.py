@@ -4,6 +4,9 @@ A run folder (logs/NAME) holds config.json, history.csv, train.log, best.weights
 last.weights.h5, checkpoint.keras, tensorboard/ where the run writes event files, and what the
 other scripts write into eval/ and figures/; while a training runs, its claim on the folder
 (.lock). Everything that reads or writes those files goes through this package.
+
+Checking and loading weights (weights.py) loads Keras, so it is imported by its own name,
+`from runs.weights import load_network`; the names here cost no TensorFlow start.
 """
 
 from runs.files import atomic_save, atomic_write_text, sha256
@@ -47,20 +50,7 @@ from runs.folder import (
 __all__ = ["CHECKPOINT", "CONFIG", "EVAL", "FIGURES", "HISTORY", "HISTORY_COLUMNS", "LOCK", "LOGS",
            "TENSORBOARD", "TRAIN_LOG", "WEIGHTS", "Claim", "RunError", "append_log", "atomic_save",
            "atomic_write_text", "best_row", "claim_folder", "claim_new_folder", "discard_staged",
-           "dtype_policy", "epochs_done", "eval_json", "find_run", "history_text", "load_network",
-           "load_weights", "model_bytes", "publish_weights", "read_checkpoint_state",
-           "read_config", "read_evaluation", "read_history", "read_runtime", "recover",
-           "resolve_weights", "run_folder", "save_checkpoint", "sha256", "staged_name",
-           "write_history"]
-
-# The weights functions import Keras (and with it TensorFlow, seconds): they load on first use, so
-# that a script can parse its flags, and answer --help, before TensorFlow starts.
-_WEIGHTS_NAMES = ("dtype_policy", "load_network", "load_weights", "resolve_weights")
-
-
-def __getattr__(name: str):
-    if name in _WEIGHTS_NAMES:
-        from runs import weights
-
-        return getattr(weights, name)
-    raise AttributeError(f"module 'runs' has no attribute {name!r}")
+           "epochs_done", "eval_json", "find_run", "history_text", "model_bytes",
+           "publish_weights", "read_checkpoint_state", "read_config", "read_evaluation",
+           "read_history", "read_runtime", "recover", "run_folder", "save_checkpoint", "sha256",
+           "staged_name", "write_history"]

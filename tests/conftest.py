@@ -112,7 +112,8 @@ def random_run(tiny_cifar, tmp_path_factory) -> Path:
     tiny_run, which trains in a subprocess, is for the end-to-end tests)."""
     import keras
 
-    from models import Config, build_from_config
+    from models import Config
+    from models.network import build_from_config
 
     folder = tmp_path_factory.mktemp("random") / "random"
     folder.mkdir()
@@ -137,7 +138,7 @@ def random_network(seed: int, images: int):
     `images` uniform-noise images: a network to run the gradient methods on without training."""
     import keras
 
-    from models import build_model
+    from models.network import build_model
 
     keras.utils.set_random_seed(seed)
     pixels = np.random.default_rng(seed).uniform(0, 255, (images, 32, 32, 3)).astype(np.float32)

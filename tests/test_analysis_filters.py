@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from conftest import run_script
 
-import runs
 from analysis import AnalysisError
 from analysis.activations import layer_model
 from analysis.filters import channel_mosaic, filter_figures, grid_shape, scale_filters
 from analysis.inputs import RunImages, load_images
+from runs.weights import load_network
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -60,7 +60,7 @@ def test_filter_figures_on_a_tiny_run(random_run, tmp_path):
         assert png.read_bytes()[:8] == PNG and png.stat().st_size > 20_000
     rows = list(csv.DictReader(paths[2].open()))
     assert [r["filter"] for r in rows] == [str(i) for i in range(64)]
-    model, config, _ = runs.load_network(random_run)
+    model, config, _ = load_network(random_run)
     kernel = keras.ops.convert_to_numpy(model.get_layer("CONV1").kernel)
     norms = np.sqrt((kernel**2).sum(axis=(0, 1, 2)))
     np.testing.assert_allclose([float(r["weight_norm"]) for r in rows], norms, atol=1e-5)

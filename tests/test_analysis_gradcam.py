@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from conftest import random_network, run_script
 
-import runs
 from analysis import AnalysisError
 from analysis.gradcam import (
     choose_targets,
@@ -23,7 +22,8 @@ from analysis.gradcam_figures import gradcam_figures
 from analysis.guided import output_gradients
 from analysis.inputs import RunImages
 from data import load_cifar10
-from models import build_model
+from models.network import build_model
+from runs.weights import load_network
 
 EPS = 1e-3  # Keras' BatchNormalization epsilon
 
@@ -251,7 +251,7 @@ def test_gradcam_figures_on_a_per_class_sample(random_run, tiny_cifar, tmp_path)
     assert saved["images"].shape == (n, 32, 32, 3) and saved["images"].dtype == np.uint8
     assert saved["cam"].shape == (n, 8, 8) and saved["cam"].dtype == np.float32
     assert saved["guided_gradcam"].shape == (n, 32, 32, 3) and saved["cam"].min() >= 0
-    model, _, _ = runs.load_network(random_run)
+    model, _, _ = load_network(random_run)
     test = load_cifar10(str(tiny_cifar))
     x, y = test.x_test[:40], test.y_test[:40]
     sample = per_class_sample(predict(model, x), y)
@@ -274,7 +274,7 @@ def test_gradcam_figures_on_chosen_images_for_the_true_class(random_run, tiny_ci
     assert saved["image_indices"].tolist() == [7, 2, 7]
     assert saved["targets"].tolist() == test.y_test[[7, 2, 7]].tolist()
     assert saved["cam"].shape == (3, 16, 16) and saved["kinds"].tolist() == ["chosen"] * 3
-    model, _, _ = runs.load_network(random_run, "last")
+    model, _, _ = load_network(random_run, "last")
     cam, _ = gradcam(model, saved["images"], saved["targets"], layer="CONV2")
     np.testing.assert_allclose(saved["cam"], cam, rtol=1e-5, atol=1e-6 * max(cam.max(), 1e-9))
     first = np.load(gradcam_figures(RunImages(random_run, images=3), tmp_path / "first",

@@ -11,7 +11,6 @@ import pytest
 import tensorflow as tf
 from conftest import random_network, run_script
 
-import runs
 from analysis import AnalysisError
 from analysis.choices import GRADIENT_METHODS
 from analysis.guided import forward_to, output_gradients, render_map, unit_gradients
@@ -19,6 +18,7 @@ from analysis.guided_figures import guided_figures
 from analysis.inputs import NeuronQuery, RunImages
 from analysis.receptive_field import field_box, receptive_field
 from data import load_cifar10
+from runs.weights import load_network
 
 EPS = 1e-3  # Keras' BatchNormalization epsilon
 SCALE, OFFSET = np.array([0.02, 0.05]), np.array([-1.0, -3.0])
@@ -263,7 +263,7 @@ def test_guided_figures_write_maps_of_the_saved_units(random_run, tiny_cifar, tm
     np.testing.assert_array_equal(saved["images"], test.x_test[saved["image_indices"]])
     np.testing.assert_array_equal(saved["labels"], test.y_test[saved["image_indices"]])
     # The saved maps are the maps of the saved units, and the units are the saved activations.
-    model, _, _ = runs.load_network(random_run)
+    model, _, _ = load_network(random_run)
     neuron, images, positions = saved["neurons"][0], saved["images"][0], saved["positions"][0]
     np.testing.assert_allclose(unit_gradients(model, "CONV4", images, [neuron] * 3, positions,
                                               "guided"), saved["guided"][0], rtol=1e-5, atol=1e-9)
@@ -283,7 +283,7 @@ def test_guided_figures_by_hand_with_last_weights(random_run, tmp_path):
     saved = np.load(paths[0])
     assert saved["neurons"].tolist() == [5, 1] and str(saved["split"]) == "val"
     assert printed == ["CONV4 neuron 5: picked by hand", "CONV4 neuron 1: picked by hand"]
-    model, _, _ = runs.load_network(random_run, "last")
+    model, _, _ = load_network(random_run, "last")
     np.testing.assert_allclose(unit_gradients(model, "CONV4", saved["images"][0], [5, 5],
                                               saved["positions"][0], "guided"),
                                saved["guided"][0], rtol=1e-5, atol=1e-9)

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from conftest import run_script
 
-import runs
 from analysis import AnalysisError
 from analysis.activations import TopActivations, layer_model
 from analysis.inputs import NeuronQuery, RunImages, load_images
 from analysis.neuron_figures import PAD, class_neurons, neuron_figures, neuron_patches
 from analysis.receptive_field import ReceptiveField, field_box, receptive_field
+from runs.weights import load_network
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -66,7 +66,7 @@ def test_neuron_figures_on_a_tiny_run(random_run, tmp_path):
     assert printed[1:] == [f"CONV4 neuron {s['channel']}: {s['reason']}"
                            for s in report["selected"]]
     # The JSON agrees with the network: each listed activation is the unit's value in its image.
-    model, config, _ = runs.load_network(random_run)
+    model, config, _ = load_network(random_run)
     x = load_images(config)[0]
     submodel = layer_model(model, "CONV4")
     for pick in report["selected"]:

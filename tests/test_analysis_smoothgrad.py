@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from conftest import random_network, run_script
 
-import runs
 from analysis import AnalysisError
 from analysis.choices import GRADIENT_METHODS
 from analysis.guided import unit_gradients
 from analysis.guided_figures import guided_figures
 from analysis.inputs import NeuronQuery, RunImages
 from analysis.smoothgrad import NOISE, SAMPLES, Smoothing, smoothgrad
+from runs.weights import load_network
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_guided_figures_with_smoothgrad(random_run, tmp_path):
     saved = np.load(paths[0])
     assert int(saved["smooth_samples"]) == 2 and float(saved["smooth_noise"]) == 0.1
     assert int(saved["smooth_seed"]) == 4
-    model, _, _ = runs.load_network(random_run)
+    model, _, _ = load_network(random_run)
     images, positions = saved["images"].reshape(-1, 32, 32, 3), saved["positions"].reshape(-1, 2)
     channels = np.repeat(saved["neurons"], 2)
 

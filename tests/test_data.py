@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from conftest import make_images, run_script, write_batch
 
-from data import DataError, load_cifar10, make_dataset, split_validation
+from data import DataError, load_cifar10, split_validation
 from data.cifar10 import CLASS_NAMES, resolve_source
-from data.pipeline import Augmentation, _NumpyBatches
+from data.pipeline import Augmentation, _NumpyBatches, make_dataset
 
 
 def test_folder_gives_channels_last_uint8_images(tiny_cifar):

@@ -18,14 +18,14 @@ import pytest
 from conftest import run_script, write_cifar
 
 import evaluate
-import evaluation
 import runs
 from cli import main_with_errors
-from data import load_cifar10, make_dataset
-from evaluation import EvaluationError
+from data import load_cifar10
+from data.pipeline import make_dataset
+from evaluation import EvaluationError, present, scoring
 from models import Config
 from models.network import build_model
-from runs.weights import file_layout, weights_layout
+from runs.weights import file_layout, load_network, weights_layout
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck")
@@ -33,7 +33,7 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 
 @pytest.fixture(scope="module")
 def result(tiny_run, tiny_cifar) -> dict:
-    return evaluation.evaluate_run(str(tiny_run), data_dir=str(tiny_cifar))
+    return scoring.evaluate_run(str(tiny_run), data_dir=str(tiny_cifar))
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def fresh_weights(tmp_path_factory) -> Path:
 
 
 def keras_evaluate(target: str, images: np.ndarray, labels: np.ndarray) -> dict:
-    model, _, _ = runs.load_network(target)
+    model, _, _ = load_network(target)
     model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model.evaluate(make_dataset(images, labels, 50), verbose=0, return_dict=True)
 
@@ -61,7 +61,7 @@ def keras_evaluate(target: str, images: np.ndarray, labels: np.ndarray) -> dict:
 def test_accuracy_equals_keras_evaluate(which_target, request, tiny_cifar):
     target = str(request.getfixturevalue(which_target))
     data = load_cifar10(str(tiny_cifar))
-    ours = evaluation.evaluate_run(target, data_dir=str(tiny_cifar), batch_size=32)
+    ours = scoring.evaluate_run(target, data_dir=str(tiny_cifar), batch_size=32)
     theirs = keras_evaluate(target, data.x_test, data.y_test)
     assert ours["n_images"] == 100
     assert ours["correct"] == round(theirs["accuracy"] * 100)
@@ -85,7 +85,7 @@ def test_score_by_hand():
     """Three classes, four images: two right, two taken for class 0; class 2 has no images."""
     probabilities = np.array([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.6, 0.3, 0.1],
                               [0.5, 0.4, 0.1]], np.float32)
-    scored = evaluation.score(probabilities, np.array([0, 1, 1, 1]), ("a", "b", "c"))
+    scored = scoring.score(probabilities, np.array([0, 1, 1, 1]), ("a", "b", "c"))
     assert scored["accuracy"] == 0.5 and scored["correct"] == 2
     assert scored["per_class"] == {"a": 1.0, "b": 1 / 3, "c": None}
     assert scored["confusion_matrix"] == [[1, 0, 0], [2, 1, 0], [0, 0, 0]]
@@ -97,20 +97,20 @@ def test_score_by_hand():
 def test_top_confusions_by_hand_most_first_ties_by_true_then_predicted_class():
     pairs = [(1, 0)] * 3 + [(2, 0)] * 2 + [(0, 2)] * 2 + [(3, 1)] + [(0, 0), (3, 3)]
     labels, predicted = (np.array(column) for column in zip(*pairs, strict=True))
-    scored = evaluation.score(np.eye(4, dtype=np.float32)[predicted] * 0.9 + 0.025, labels,
+    scored = scoring.score(np.eye(4, dtype=np.float32)[predicted] * 0.9 + 0.025, labels,
                               ("a", "b", "c", "d"))
     assert [(c["true"], c["predicted"], c["count"]) for c in scored["top_confusions"]] == [
         ("b", "a", 3), ("a", "c", 2), ("c", "a", 2), ("d", "b", 1)]
 
 
 def test_nll_clips_as_keras_does():
-    assert evaluation.nll(np.array([[0.0, 1.0]]), np.array([0])) == pytest.approx(-np.log(1e-7))
+    assert scoring.nll(np.array([[0.0, 1.0]]), np.array([0])) == pytest.approx(-np.log(1e-7))
 
 
 def test_weights_name():
-    assert evaluation.weights_name(Path("run/best.weights.h5")) == "best"
-    assert evaluation.weights_name(Path("old.h5")) == "old"
-    assert evaluation.weights_name(Path("model.keras")) == "model"
+    assert scoring.weights_name(Path("run/best.weights.h5")) == "best"
+    assert scoring.weights_name(Path("old.h5")) == "old"
+    assert scoring.weights_name(Path("model.keras")) == "model"
 
 
 @pytest.mark.slow
@@ -121,20 +121,20 @@ def test_numbers_equal_the_training_history(tiny_run, tiny_cifar, result):
     best = max(rows, key=lambda row: row["val_accuracy"])  # the first of equals, as training keeps
     assert result["accuracy"] == pytest.approx(best["test_accuracy"], abs=1e-7)
     assert result["loss"] == pytest.approx(best["test_loss"], rel=1e-5)
-    val = evaluation.evaluate_run(str(tiny_run), split="val", data_dir=str(tiny_cifar))
+    val = scoring.evaluate_run(str(tiny_run), split="val", data_dir=str(tiny_cifar))
     assert val["n_images"] == 50  # the run's --val-size
     assert val["accuracy"] == pytest.approx(best["val_accuracy"], abs=1e-7)
     assert val["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
-    last = evaluation.evaluate_run(str(tiny_run), which="last", data_dir=str(tiny_cifar))
+    last = scoring.evaluate_run(str(tiny_run), which="last", data_dir=str(tiny_cifar))
     assert last["which"] == "last" and last["weights"] == str(tiny_run / "last.weights.h5")
     assert last["loss"] == pytest.approx(rows[-1]["test_loss"], rel=1e-5)
-    train = evaluation.evaluate_run(str(tiny_run), split="train", data_dir=str(tiny_cifar))
+    train = scoring.evaluate_run(str(tiny_run), split="train", data_dir=str(tiny_cifar))
     assert train["n_images"] == 5 * 60 - 50
 
 
 @pytest.mark.slow
 def test_same_numbers_every_run(tiny_run, tiny_cifar, result):
-    again = evaluation.evaluate_run(str(tiny_run), data_dir=str(tiny_cifar))
+    again = scoring.evaluate_run(str(tiny_run), data_dir=str(tiny_cifar))
     assert again == result  # every float to the last bit
 
 
@@ -142,7 +142,7 @@ def test_same_numbers_every_run(tiny_run, tiny_cifar, result):
 def test_float32_whatever_the_global_policy(tiny_run, tiny_cifar, result):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        assert evaluation.evaluate_run(str(tiny_run), data_dir=str(tiny_cifar)) == result
+        assert scoring.evaluate_run(str(tiny_run), data_dir=str(tiny_cifar)) == result
         # the caller's policy is back
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     finally:
@@ -150,11 +150,11 @@ def test_float32_whatever_the_global_policy(tiny_run, tiny_cifar, result):
 
 
 def test_flip_tta_is_reported_beside_the_plain_number(fresh_weights, tiny_cifar):
-    plain = evaluation.evaluate_run(str(fresh_weights), data_dir=str(tiny_cifar))
-    tta = evaluation.evaluate_run(str(fresh_weights), data_dir=str(tiny_cifar), tta="flip")
+    plain = scoring.evaluate_run(str(fresh_weights), data_dir=str(tiny_cifar))
+    tta = scoring.evaluate_run(str(fresh_weights), data_dir=str(tiny_cifar), tta="flip")
     assert ({k: v for k, v in tta.items() if not k.startswith("tta")}
             == {k: v for k, v in plain.items() if k != "tta"})
-    model, _, _ = runs.load_network(str(fresh_weights))
+    model, _, _ = load_network(str(fresh_weights))
     data = load_cifar10(str(tiny_cifar))
     x, y = data.x_test.astype(np.float32), data.y_test
     averaged = (model.predict(x, verbose=0) + model.predict(x[:, :, ::-1], verbose=0)) / 2
@@ -167,7 +167,7 @@ def test_flip_tta_is_reported_beside_the_plain_number(fresh_weights, tiny_cifar)
 @pytest.mark.slow
 def test_a_run_uses_its_own_data_and_val_size(tiny_run, tiny_cifar, monkeypatch, result):
     monkeypatch.delenv("CIFAR10_DIR", raising=False)
-    assert evaluation.evaluate_run(str(tiny_run)) == result
+    assert scoring.evaluate_run(str(tiny_run)) == result
     assert result["data_source"] == str(tiny_cifar)
 
 
@@ -186,31 +186,31 @@ def test_the_weights_check_reads_keras_own_layout(tmp_path):
 def test_library_errors_are_evaluation_errors(fresh_weights, tiny_cifar):
     model = build_model()
     with pytest.raises(EvaluationError) as error:
-        evaluation.predict(model, np.zeros((2, 32, 32, 3), np.uint8), 0)
+        scoring.predict(model, np.zeros((2, 32, 32, 3), np.uint8), 0)
     assert str(error.value) == "batch_size must be at least 1, not 0"
     with pytest.raises(EvaluationError) as error:
-        evaluation.evaluate_run(str(fresh_weights), data_dir=str(tiny_cifar), tta="crop")
+        scoring.evaluate_run(str(fresh_weights), data_dir=str(tiny_cifar), tta="crop")
     assert str(error.value) == "tta must be one of flip, not 'crop'"
     assert issubclass(EvaluationError, ValueError)
 
 
 def test_run_config_names_the_network_variant(tmp_path, fresh_weights):
-    assert evaluation.run_config(None) == Config()
-    assert evaluation.run_config(str(fresh_weights)) == Config()  # no config.json beside it
+    assert scoring.run_config(None) == Config()
+    assert scoring.run_config(str(fresh_weights)) == Config()  # no config.json beside it
     run = tmp_path / "bn-run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"batchnorm": "all"}))
-    assert evaluation.run_config(str(run)).batchnorm == "all"
+    assert scoring.run_config(str(run)).batchnorm == "all"
     shutil.copy(fresh_weights, run / "best.weights.h5")
-    assert evaluation.run_config(str(run / "best.weights.h5")).batchnorm == "all"
+    assert scoring.run_config(str(run / "best.weights.h5")).batchnorm == "all"
     with pytest.raises(runs.RunError, match="no run folder 'no-such-run'"):
-        evaluation.run_config("no-such-run")
+        scoring.run_config("no-such-run")
 
 
 def test_default_json_path():
     result = {"weights": "logs/r/best.weights.h5", "which": "best", "split": "val"}
-    assert evaluation.default_json_path(result) == Path("logs/r/eval/best-val.json")
-    assert evaluation.default_json_path(result, "o") == Path("o/best-val.json")
+    assert present.default_json_path(result) == Path("logs/r/eval/best-val.json")
+    assert present.default_json_path(result, "o") == Path("o/best-val.json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,9 +280,9 @@ def test_a_full_disk_prints_the_numbers_then_one_line_naming_the_file(fresh_weig
 
 
 def test_the_confusion_png_is_the_same_bytes_every_time(fresh_weights, tiny_cifar, tmp_path):
-    scored = evaluation.evaluate_run(str(fresh_weights), data_dir=str(tiny_cifar))
-    first = evaluation.plot_confusion(scored, tmp_path / "a.png").read_bytes()
-    assert evaluation.plot_confusion(scored, tmp_path / "b.png").read_bytes() == first
+    scored = scoring.evaluate_run(str(fresh_weights), data_dir=str(tiny_cifar))
+    first = present.plot_confusion(scored, tmp_path / "a.png").read_bytes()
+    assert present.plot_confusion(scored, tmp_path / "b.png").read_bytes() == first
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The published reference runs: evaluation.evaluate_run (what evaluate.py prints) gives the
+"""The published reference runs: scoring.evaluate_run (what evaluate.py prints) gives the
 README's numbers on the shared CIFAR-10 copy, and the budget recipe's seeds are what their
 summaries say."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import evaluation
 import runs
+from evaluation import scoring
 from models.config import Config
 
 REFERENCE = Path(__file__).resolve().parent.parent / "logs" / "reference"
@@ -27,7 +27,7 @@ PRESET = {"paper": "report", "tuned": "tuned",
 @pytest.mark.slow  # a float32 pass over the 10,000 test images per run
 @pytest.mark.parametrize("run", sorted(PUBLISHED))
 def test_published_weights_give_the_published_accuracy(run, shared_data):
-    result = evaluation.evaluate_run(str(REFERENCE / run), data_dir=str(shared_data))
+    result = scoring.evaluate_run(str(REFERENCE / run), data_dir=str(shared_data))
     assert round(result["accuracy"], 4) == PUBLISHED[run]
     assert result["n_images"] == 10_000 and result["network"]["params"] == 6_216_114
     published = json.loads((REFERENCE / run / "eval" / "best-test.json").read_text())

@@ -24,8 +24,9 @@ from analysis.sanity import SanityCheck, Stage
 from analysis.sanity_figures import summary as sanity_summary
 from cli import args as flags
 from models.config import Config
-from reporting import build, build_report, seed_summary
+from reporting import build, seed_summary
 from reporting.analyses import analysis_caption
+from reporting.build import build_report
 from reporting.comparisons import COMPARISONS, describe, members
 from reporting.explanations import sanity_reading
 from reporting.run_records import RunRecord

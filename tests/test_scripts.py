@@ -160,7 +160,8 @@ def random_weights_run(folder, **settings):
     import keras
 
     import runs
-    from models import Config, build_from_config
+    from models import Config
+    from models.network import build_from_config
 
     folder.mkdir(parents=True)
     config = Config(val_size=50, batch_size=50, precision="fp32", epochs=2, **settings)

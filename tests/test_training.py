@@ -34,6 +34,7 @@ from models.config import PRESETS, Config, ConfigError
 from models.losses import make_loss
 from models.network import build_from_config
 from models.optimizers import FusedAdam, FusedAdamW
+from runs.weights import load_weights
 from training import devices, trainer
 from training.callbacks import (
     ResumablePlateau,
@@ -498,7 +499,7 @@ def small_model() -> keras.Model:
 def weights_epoch(path: Path) -> int:
     """The epoch whose weights a file holds: every value of epoch e's weights is e."""
     model = small_model()
-    runs.load_weights(model, path)
+    load_weights(model, path)
     values = np.unique(np.concatenate([w.ravel() for w in model.get_weights()]))
     assert len(values) == 1
     return int(values[0])

@@ -32,7 +32,7 @@ The rows:
   the machine's limit for MFU; bf16 more than 2x fp32 is flagged (not possible on AVX512-BF16).
 - step only: train.py's compiled model (the report's Config in train.py's precision) fed one
   cached batch of 100 again and again: the training step's own speed, no input pipeline.
-- inference: evaluation.predict (500-image batches) in fp32 and in train.py's precision.
+- inference: evaluation.scoring.predict (500-image batches) in fp32 and in train.py's precision.
 - neurons.py scan: analysis.activations.top_activations on CONV4 over 10,000 images.
 In-process figures are the median of --reps timed repetitions after a warm-up (a slow one stops
 after its budget, but not before 2); their images are random (speed does not depend on pixels).

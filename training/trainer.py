@@ -18,7 +18,8 @@ import keras
 import numpy as np
 
 import runs
-from data import Augmentation, load_cifar10, make_dataset, select_split
+from data import load_cifar10, select_split
+from data.pipeline import Augmentation, make_dataset
 from models.config import RESUMABLE_CHANGES, Config, ConfigError, flag_name
 from training.budget import budgeted
 from training.callbacks import also_into, echo, make_callbacks, stopped_early
