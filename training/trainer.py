@@ -187,14 +187,14 @@ def resume_conflicts(saved: Config, settings: dict[str, Any]) -> list[str]:
     return conflicts
 
 
-def runtime_info(*, data_source: str, precision: str, strategy, train_images: int,
+def runtime_info(*, data_source: str, precision: str, replicas: int, train_images: int,
                  command: str) -> dict[str, Any]:
     """What was resolved when the run started, kept beside its settings in config.json."""
     info = {"data_source": data_source, "train_images": train_images,
             "precision_used": precision, "backend": keras.backend.backend(),
             "keras": keras.__version__, "numpy": np.__version__,
             "python": platform.python_version(),
-            "replicas": getattr(strategy, "num_replicas_in_sync", 1),
+            "replicas": replicas,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command}
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -258,7 +258,8 @@ def train(run: Run, *, cpu_devices: int = 1, verbose: int = 1, command: str = ""
         runtime = run.runtime
         if runtime is None:
             runtime = runtime_info(data_source=data.source, precision=precision,
-                                   strategy=strategy, train_images=len(x_train), command=command)
+                                   replicas=replicas, train_images=len(x_train),
+                                   command=command)
         runs.atomic_save(folder / runs.CONFIG, lambda tmp: config.save(Path(tmp), runtime))
         log = also_into(folder, log)
     if first_line:
