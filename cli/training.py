@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 CONFIG_FIELDS = {f.name for f in dataclasses.fields(Config)}
 
 
+def echo(line: str) -> None:
+    """Print a run's line at once, so that its output follows its epochs even when piped."""
+    print(line, flush=True)
+
+
 def make_parser(doc: str | None = None, prog: str = "train.py") -> argparse.ArgumentParser:
     """train.py's flags, doc its --help. Config flags are left out of the namespace unless
     given (SUPPRESS), so that a preset's values hold where no flag overrides them, and --resume
@@ -98,7 +103,7 @@ def train_main(argv: list[str], *, doc: str | None = None, prog: str = "train.py
             run = prepare_run(settings, out=args.out, name=args.run, resume=args.resume)
             with run:
                 train(run, cpu_devices=args.cpu_devices, verbose=args.verbose,
-                      command=" ".join([prog, *argv]))
+                      command=" ".join([prog, *argv]), log=echo)
         except Stopped as stop:
             print(stopped_line(run, prog), file=sys.stderr)
             sys.exit(stop.exit_status)

@@ -47,6 +47,26 @@ def test_no_library_module_starts_a_process(module):
     assert "sys.executable" not in source
 
 
+def prints(path) -> bool:
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+               and node.func.id == "print" for node in ast.walk(ast.parse(path.read_text())))
+
+
+# benchmarks/plain_keras.py is the plain Keras baseline, a script of its own run in a process of
+# its own: its printed JSON line is what it hands back.
+@pytest.mark.parametrize("module", [p for p in LIBRARY if p.name != "plain_keras.py"],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_library_module_prints(module):
+    # What a library function finds it returns, or hands to a log= callback; the scripts print.
+    assert not prints(module)
+
+
+def test_the_print_check_sees_a_print(tmp_path):
+    (tmp_path / "m.py").write_text("def f():\n    print('x')\n")
+    (tmp_path / "n.py").write_text("def f(log):\n    log('x')  # print('x')\n")
+    assert prints(tmp_path / "m.py") and not prints(tmp_path / "n.py")
+
+
 @pytest.mark.parametrize("script", SCRIPTS + TOOLS, ids=lambda p: p.name)
 def test_no_script_imports_another_script(script):
     assert not imported_modules(script) & SCRIPT_NAMES

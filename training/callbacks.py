@@ -22,9 +22,9 @@ from training.stopping import deferred
 from training.tensorboard import EventFiles, conv1_kernel, filters_due
 
 
-def echo(line: str) -> None:
-    """Print a line at once, so that a run's log follows its epochs even when piped."""
-    print(line, flush=True)
+def no_log(line: str) -> None:
+    """The default log: a run's lines go into its train.log only (also_into); train.py passes
+    one that prints them too."""
 
 
 def also_into(folder: Path, log: Callable[[str], None]) -> Callable[[str], None]:
@@ -86,7 +86,7 @@ class RunWriter(keras.callbacks.Callback):
 
     def __init__(self, config: Config, *, folder: Path, state: dict, chief: bool = True,
                  plateau: ResumablePlateau | None = None, events: EventFiles | None = None,
-                 log: Callable[[str], None] = echo):
+                 log: Callable[[str], None] = no_log):
         super().__init__()
         self.config, self.folder, self.state = config, Path(folder), state
         self.chief, self.plateau, self.events, self.log = chief, plateau, events, log
@@ -144,7 +144,7 @@ def stopped_early(config: Config, state: dict) -> bool:
 
 def make_callbacks(config: Config, *, folder: Path, test_data, state: dict, chief: bool = True,
                    events: EventFiles | None = None,
-                   log: Callable[[str], None] = echo) -> list[keras.callbacks.Callback]:
+                   log: Callable[[str], None] = no_log) -> list[keras.callbacks.Callback]:
     """The run's callbacks in the order they must run (the module docstring says why); events
     are the run's TensorBoard event files, where its config asks for them."""
     plateau = None

@@ -22,7 +22,7 @@ from data import load_cifar10, select_split
 from data.pipeline import Augmentation, make_dataset
 from models.config import RESUMABLE_CHANGES, Config, ConfigError, flag_name
 from training.budget import budgeted
-from training.callbacks import also_into, echo, make_callbacks, stopped_early
+from training.callbacks import also_into, make_callbacks, no_log, stopped_early
 from training.devices import (
     PRECISION_POLICIES,
     make_strategy,
@@ -204,13 +204,15 @@ def runtime_info(*, data_source: str, precision: str, replicas: int, train_image
 
 
 def train(run: Run, *, cpu_devices: int = 1, verbose: int = 1, command: str = "",
-          log: Callable[[str], None] = echo) -> Path:
+          log: Callable[[str], None] = no_log) -> Path:
     """Train the run from its state's epoch to config.epochs; returns the run folder.
 
     The seeds depend on the epoch it starts from, so a resumed run does not replay the shuffles
     and augmentations of the epochs it already has. command is recorded in config.json. A
     precision this machine only emulates is trained all the same, after a warning line; a
     resumed run with TensorBoard first writes what its event files lack of the epochs done.
+    Every line (the first, each epoch's, the warnings, the last) goes to log and, on the chief,
+    into the run's train.log.
     """
     started = time.perf_counter()
     config, state, folder = run.config, run.state, run.folder
