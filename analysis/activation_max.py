@@ -56,15 +56,24 @@ ADAM = (0.9, 0.999, 1e-8)  # beta1, beta2, epsilon
 
 @dataclass(frozen=True)
 class Ascent:
-    """maximize's settings, as the figures pass them on and record them: gradient-ascent steps,
-    the objective ("mean" over the channel's map, or its "centre" unit), the random shift per
-    step in pixels, Adam's learning rate and the seed of the start image and shifts."""
+    """maximize's settings, checked when made: gradient-ascent steps, the objective ("mean" over
+    the channel's map, or its "centre" unit), the random shift per step in pixels, Adam's
+    learning rate and the seed of the start image and shifts."""
 
     steps: int = STEPS
     objective: str = "mean"
     jitter: int = JITTER
     learning_rate: float = LEARNING_RATE
     seed: int = 0
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise AnalysisError(f"objective must be one of {', '.join(OBJECTIVES)}, not "
+                                f"{self.objective!r}")
+        if self.steps < 0 or self.jitter < 0 or not self.learning_rate > 0:
+            raise AnalysisError(f"steps and jitter must be at least 0 and the learning rate "
+                                f"above 0, not {self.steps}, {self.jitter}, "
+                                f"{self.learning_rate}")
 
 
 @dataclass
@@ -125,19 +134,13 @@ def pre_relu_maps(model: keras.Model, layer: str) -> Callable[[tf.Tensor], tf.Te
     return maps
 
 
-def maximize(model: keras.Model, layer: str, channels: list[int] | np.ndarray, *,
-             steps: int = STEPS, learning_rate: float = LEARNING_RATE, jitter: int = JITTER,
-             objective: str = "mean", decay: float = 1.0, seed: int = 0,
+def maximize(model: keras.Model, layer: str, channels: list[int] | np.ndarray,
+             ascent: Ascent = Ascent(), *, decay: float = 1.0,
              progress: bool = False) -> Visualization:
     """The images that maximize each channel of model's conv or pool layer (see the module
     docstring), one per channel, optimized together (in inference mode the images of a batch
-    do not interact)."""
-    if objective not in OBJECTIVES:
-        raise AnalysisError(f"objective must be one of {', '.join(OBJECTIVES)}, not "
-                            f"{objective!r}")
-    if steps < 0 or jitter < 0 or learning_rate <= 0:
-        raise AnalysisError(f"steps and jitter must be at least 0 and the learning rate above 0, "
-                            f"not {steps}, {jitter}, {learning_rate}")
+    do not interact), by the ascent's settings; decay is the spectrum's (spectrum_scale)."""
+    steps, objective, jitter, seed = ascent.steps, ascent.objective, ascent.jitter, ascent.seed
     channels = np.asarray(channels, np.int32).reshape(-1)
     check_neurons(model, layer, channels.tolist())
     maps_of = pre_relu_maps(model, layer)
@@ -166,7 +169,7 @@ def maximize(model: keras.Model, layer: str, channels: list[int] | np.ndarray, *
         moments[0].assign(beta1 * moments[0] + (1 - beta1) * grad)
         moments[1].assign(beta2 * moments[1] + (1 - beta2) * grad * grad)
         m_hat, v_hat = moments[0] / (1 - beta1 ** t), moments[1] / (1 - beta2 ** t)
-        spectrum.assign_add(learning_rate * m_hat / (tf.sqrt(v_hat) + eps))  # ascent
+        spectrum.assign_add(ascent.learning_rate * m_hat / (tf.sqrt(v_hat) + eps))
         return before
 
     rng = np.random.default_rng(seed)

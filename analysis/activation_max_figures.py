@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,7 @@ def activation_max_figures(run_images: RunImages, out: Path, query: NeuronQuery 
     model, x, y = probe.inputs.model, probe.inputs.images, probe.inputs.labels
     top, chosen, out, layer = probe.top, probe.chosen, Path(out), query.layer
     channels = np.array([c.channel for c in chosen])
-    vis = maximize(model, layer, channels, **asdict(ascent), progress=progress)
+    vis = maximize(model, layer, channels, ascent, progress=progress)
     synthesized = np.round(vis.images).astype(np.uint8)
     maps = np.asarray(layer_model(model, layer).predict_on_batch(synthesized.astype(np.float32)))
     own = maps[np.arange(len(channels)), ..., channels]  # (n, h, w): each channel's own map

@@ -11,7 +11,7 @@ import pytest
 from conftest import run_script
 
 from analysis import AnalysisError
-from analysis.activation_max import maximize, spectrum_scale, to_pixels
+from analysis.activation_max import Ascent, maximize, spectrum_scale, to_pixels
 from analysis.activations import layer_model
 
 
@@ -42,14 +42,14 @@ def test_each_small_step_without_jitter_raises_the_objective(tiny):
     # The exact claim: with the jitter off, every Adam step of a small learning rate goes uphill
     # on every channel's objective (its mean before the ReLU), and so does the activation after
     # the ReLU from start to end.
-    vis = maximize(tiny, "C2", CHANNELS, steps=40, jitter=0, learning_rate=0.01)
+    vis = maximize(tiny, "C2", CHANNELS, Ascent(steps=40, jitter=0, learning_rate=0.01))
     assert vis.trace.shape == vis.activation.shape == (5, 41)
     assert (np.diff(vis.trace, axis=1) > 0).all()
     assert (vis.activation[:, -1] > vis.activation[:, 0]).all()
 
 
 def test_defaults_raise_the_activation_well_above_its_start_and_random_images(tiny):
-    vis = maximize(tiny, "C2", CHANNELS, steps=200)
+    vis = maximize(tiny, "C2", CHANNELS, Ascent(steps=200))
     assert (vis.trace[:, -1] > vis.trace[:, 0] + 0.5).all()
     maps = layer_model(tiny, "C2")(np.random.default_rng(0).uniform(0, 255, (50, 12, 12, 3)),
                                    training=False).numpy()
@@ -57,20 +57,20 @@ def test_defaults_raise_the_activation_well_above_its_start_and_random_images(ti
 
 
 def test_traces_are_the_layer_s_own_output_on_the_images(tiny):
-    vis = maximize(tiny, "C2", [4, 1], steps=5, seed=2)
+    vis = maximize(tiny, "C2", [4, 1], Ascent(steps=5, seed=2))
     maps = layer_model(tiny, "C2")(vis.images, training=False).numpy()
     np.testing.assert_allclose(vis.activation[:, -1], maps[[0, 1], ..., [4, 1]].mean(axis=(1, 2)),
                                rtol=1e-5)
     # The objective is the same mean before the ReLU, never above the mean after it.
     assert (vis.trace <= vis.activation + 1e-6).all()
-    centre = maximize(tiny, "C2", [4, 1], steps=5, seed=2, objective="centre")
+    centre = maximize(tiny, "C2", [4, 1], Ascent(steps=5, seed=2, objective="centre"))
     np.testing.assert_allclose(centre.activation[:, -1],
                                layer_model(tiny, "C2")(centre.images, training=False).numpy()
                                [[0, 1], 3, 3, [4, 1]], rtol=1e-5)
 
 
 def test_pixels_stay_in_the_network_s_input_range(tiny):
-    vis = maximize(tiny, "C2", CHANNELS, steps=30, learning_rate=0.5)
+    vis = maximize(tiny, "C2", CHANNELS, Ascent(steps=30, learning_rate=0.5))
     assert vis.images.shape == (5, 12, 12, 3) and vis.images.dtype == np.float32
     assert vis.images.min() >= 0.0 and vis.images.max() <= 255.0
     assert vis.images.max() - vis.images.min() > 100  # it did leave the grey start
@@ -85,17 +85,17 @@ def test_a_zero_spectrum_is_mid_grey():
 
 
 def test_deterministic_for_a_seed_and_different_for_another(tiny):
-    first = maximize(tiny, "C2", [1, 3], steps=10)
-    again = maximize(tiny, "C2", [1, 3], steps=10)
+    first = maximize(tiny, "C2", [1, 3], Ascent(steps=10))
+    again = maximize(tiny, "C2", [1, 3], Ascent(steps=10))
     np.testing.assert_array_equal(first.images, again.images)
     np.testing.assert_array_equal(first.trace, again.trace)
-    other = maximize(tiny, "C2", [1, 3], steps=10, seed=1)
+    other = maximize(tiny, "C2", [1, 3], Ascent(steps=10, seed=1))
     assert np.abs(other.images - first.images).max() > 1.0
 
 
 def test_a_channel_s_image_does_not_depend_on_the_others(tiny):
-    alone = maximize(tiny, "C2", [3], steps=10)
-    together = maximize(tiny, "C2", [1, 3], steps=10)
+    alone = maximize(tiny, "C2", [3], Ascent(steps=10))
+    together = maximize(tiny, "C2", [1, 3], Ascent(steps=10))
     np.testing.assert_allclose(alone.images[0], together.images[1], atol=1e-2)
 
 
@@ -104,10 +104,11 @@ def test_a_channel_s_image_does_not_depend_on_the_others(tiny):
     ("D", [0], {}, "no conv or pool layer 'D'"),
     ("C2", [0], {"objective": "max"}, "objective must be one of mean, centre, not 'max'"),
     ("C2", [0], {"steps": -1}, "steps and jitter must be at least 0"),
+    ("C2", [0], {"learning_rate": float("nan")}, r"the learning rate above 0, not 256, 2, nan$"),
 ])
 def test_bad_requests_raise_analysis_errors(tiny, layer, channels, options, message):
     with pytest.raises(AnalysisError, match=message):
-        maximize(tiny, layer, channels, **options)
+        maximize(tiny, layer, channels, Ascent(**options))
 
 
 @pytest.mark.slow
