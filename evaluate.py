@@ -22,7 +22,7 @@ from pathlib import Path
 
 import cli
 import evaluation
-from cli.args import add_source_arguments, parser
+from cli.args import add_weights_and_split_arguments, parser
 from cli.evaluating import evaluate_and_report
 
 
@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("target", nargs="?", metavar="RUN_OR_WEIGHTS",
                    help="run folder (a name under logs/ or a path) or a .weights.h5 file")
     p.add_argument("--run", help="the same as RUN_OR_WEIGHTS, named as in the other scripts")
-    add_source_arguments(p, batch_size=500)
+    add_weights_and_split_arguments(p, batch_size=500)
     p.add_argument("--tta", choices=evaluation.TTA_CHOICES,
                    help="also report test-time augmentation (mirror images)")
     p.add_argument("--out", help="folder for the JSON and PNG (default: RUN/eval); for --summary, "

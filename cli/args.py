@@ -91,7 +91,7 @@ def add_config_flags(p: argparse.ArgumentParser, config_type: type[Config] = Con
                        else f"{meta['help']} (default: {shown})")
 
 
-def add_source_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
+def add_weights_and_split_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
     """Which weights of a run and which CIFAR-10 images, as evaluate.py and the analyses take
     them."""
     p.add_argument("--which", choices=tuple(runs.WEIGHTS), default="best",
@@ -107,7 +107,7 @@ def add_run_arguments(p: argparse.ArgumentParser, images: int | None = None,
                       batch_size: int = 250, what: str = "figures") -> None:
     """The analysis scripts' shared flags: which run and weights, which images, where to write."""
     p.add_argument("--run", required=True, help="run name under logs/ or a path to a run folder")
-    add_source_arguments(p, batch_size)
+    add_weights_and_split_arguments(p, batch_size)
     p.add_argument("--images", type=at_least(1), default=images,
                    help=f"the first N images of the split (default: {images or 'all'})")
     p.add_argument("--out",
