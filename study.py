@@ -27,7 +27,7 @@ from collections.abc import Callable
 import cli
 import runs
 from cli.args import parser
-from cli.evaluating import evaluate_and_report
+from cli.evaluating import evaluate_main
 from cli.training import run_in_child
 from models.config import PRESETS, Config
 from reporting.seed_summary import summarize, summary_markdown, write_summary
@@ -84,13 +84,13 @@ def train_step(step: Step) -> None:
                             f"the same study command to resume from its last finished epoch")
 
 
-def seed_step(step: Step, data_dir: str | None) -> None:
-    """A seeds study's step: a training, or evaluate.py's scoring of the run's best weights."""
-    if step.action != "evaluate":
+def seed_step(step: Step) -> None:
+    """A seeds study's step: a training, or evaluate.py's scoring of the run's best weights
+    (the command its line shows, in this process)."""
+    if step.action == "evaluate":
+        evaluate_main(step.argv)
+    else:
         train_step(step)
-        return
-    cli.start_quietly()
-    evaluate_and_report(str(step.folder), which="best", split="test", data_dir=data_dir)
 
 
 def run_steps(steps: list[Step], dry_run: bool, run: Callable[[Step], None] = train_step) -> None:
@@ -127,7 +127,7 @@ def seeds_main(args: argparse.Namespace, extra: list[str]) -> None:
     else:
         steps = plan_seeds(args.preset, seeds, epochs=args.epochs, data_dir=args.data_dir,
                            out=args.out, extra=extra)
-        run_steps(steps, args.dry_run, lambda step: seed_step(step, args.data_dir))
+        run_steps(steps, args.dry_run, seed_step)
         if args.dry_run:
             return
         folders = [step.folder for step in steps if step.action != "evaluate"]
