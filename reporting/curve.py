@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 
 import runs
-from reporting.seed_summary import percent, seed_runs, spread
+from reporting.pages import percent
+from reporting.seed_summary import seed_runs, spread
 
 BUDGET_FOLDER = re.compile(r"budget-(\d+)")
 

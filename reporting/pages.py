@@ -46,8 +46,9 @@ class Section:
     numbers: dict = field(default_factory=dict)  # for report.json, beyond the runs' numbers
 
 
-def percent(value: float) -> str:
-    return f"{100 * value:.2f}%"
+def percent(value: float | None) -> str:
+    """A fraction as the pages show it, "-" where there is none."""
+    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def loss(value: float) -> str:

@@ -11,7 +11,7 @@ import statistics
 from pathlib import Path
 
 import runs
-from reporting.pages import Table, markdown_block
+from reporting.pages import Table, markdown_block, percent
 from reporting.timing import (
     THRESHOLDS,
     cumulative_minutes,
@@ -61,10 +61,6 @@ def summarize(folders: list[Path], preset: str,
              for measure in MEASURES}
     return {"preset": preset, "seeds": [s["seed"] for s in seeds],
             "thresholds": list(thresholds), "runs": seeds, "stats": stats}
-
-
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def stat_cell(measure: str, value: float | None) -> str:
