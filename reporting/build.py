@@ -25,8 +25,8 @@ from reporting.sections import (
 from runs import WEIGHTS, RunError, atomic_write_text
 
 
-def evaluate_main(main: RunRecord, data_dir: str | None, batch_size: int,
-                  log: Callable[[str], None] | None = None) -> None:
+def evaluate_main_run(main: RunRecord, data_dir: str | None, batch_size: int,
+                      log: Callable[[str], None] | None = None) -> None:
     """evaluate.py's numbers for the main run when its JSON is absent but weights and data are
     there; otherwise the page says why they are missing, and log, where given, takes a warning
     line if evaluating failed."""
@@ -85,7 +85,7 @@ def build_report(run_args: list[str], out: Path, *, featured: str | None = None,
     references = [main] if star is main else [main, star]
     analysis_data = resolve_source(data_dir, trained_on=star.config.data_dir)
     data_dir = resolve_source(data_dir, trained_on=main.config.data_dir)
-    evaluate_main(main, data_dir, batch_size, log)
+    evaluate_main_run(main, data_dir, batch_size, log)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures = out / "figures"
